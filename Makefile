@@ -1,0 +1,35 @@
+# Set-up and entry points. Every target creates the environment from nothing if needed and is safe to re-run.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip
+STAMP   := $(VENV)/.think2seg-setup
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+
+.PHONY: setup demo test lint reports clean-venv
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	# plain registry torch + torchvision (never mix with a local +cpu torch wheel: torchvision::nms breaks)
+	$(PIP) install -q torch==2.15.0 torchvision==0.29.2
+	# sam2 and deepspeed build against the installed torch: no build isolation (else a 2nd torch is fetched)
+	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-build-isolation sam2==1.1.0
+	DS_BUILD_OPS=0 $(PIP) install -q --no-build-isolation deepspeed==0.19.8
+	$(PIP) install -q -e '.[dev,notebooks,sam2,deepspeed]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (think2seg)" >/dev/null
+	$(PY) -c "import think2seg, torch, torchvision, sam2, trl; print('think2seg set up: torch', torch.__version__)"
+	touch $@
+
+demo: setup        ## the embedded default, end to end, into reports/
+	$(VENV)/bin/think2seg reproduce --profile embedded
+
+test: setup        ## the whole test suite (CPU, offline)
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check think2seg tests
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,70 @@
+"""The ``think2seg`` command. Each subcommand lives in ``think2seg/commands/<name>.py`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func=run``. Heavy imports (torch,
+transformers, sam2) happen inside ``run`` so that ``think2seg --help`` stays instant.
+
+    think2seg doctor            # what is installed, which checkpoints / model dirs are found
+    think2seg <command> --help  # every subcommand documents its options
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = [
+    "doctor",
+    "data",  # data-stats, synth
+    "bench",  # bench reward
+    "eval",
+    "train",
+    "reproduce",
+]
+
+
+class CLIError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2. Name the file or option at fault."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from think2seg import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="think2seg",
+        description="Reasoning segmentation of remote-sensing images (LVLM prompter + frozen SAM2).",
+    )
+    parser.add_argument("--version", action="version", version=f"think2seg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"think2seg.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"think2seg.commands.{name}":
+                continue  # command not shipped in this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as e:
+        print(f"think2seg {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # data errors name their file already
+        from think2seg.data.io import DataError
+
+        if isinstance(e, DataError):
+            print(f"think2seg {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
