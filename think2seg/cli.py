@@ -19,6 +19,7 @@ COMMANDS = [
     "eval",
     "train",
     "reproduce",
+    "warmstart",  # rebuild the embedded tiny prompter
 ]
 
 
@@ -48,7 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "command", None) == "train":  # trl's TrlParser owns the training options
+        args._rest = rest
+        args._parser = parser._subparsers._group_actions[0].choices["train"]
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

@@ -1,0 +1,286 @@
+"""Resumable evaluation: prompter + segmenter over a dataset split -> records.jsonl, metrics.json, config.json.
+
+>>> from think2seg.evaluate import EvalConfig, evaluate
+>>> metrics = evaluate(EvalConfig(data="earthreason:data/synthearth", split="val", prompter="oracle",
+...                               segmenter="grabcut", out="runs/oracle-val"))      # doctest: +SKIP
+
+``RUN_DIR/records.jsonl`` gets one JSON line per sample (id, question, completion, think, parsed prompts,
+format flags, intersection, union, iou, gt_empty, pred_empty, answer_empty, timings, and optionally the
+predicted mask as COCO RLE), appended and fsync'ed after every batch. Running again on the same RUN_DIR
+does only the missing samples (a torn last line from a kill is dropped), so an interrupted run finishes
+with the same records and metrics as an uninterrupted one. The options that change results are checked
+against ``config.json``: resuming with different ones is refused, naming the option.
+
+Resolution (``Protocol.resolution``): ``model`` squashes the image to the prompter's input size and scores
+there (the authors'); ``native`` maps prompts back to the original image and scores at native size
+(Seg-Zero); ``long1024`` scores with the long side resized to 1024 (SegEarth-R1; padding adds no pixel to
+either mask, so it is not materialised).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from think2seg.geometry import as_size, resize_image, resize_mask, scale_prompts
+from think2seg.metrics import get_protocol, mask_stats, sample_iou, summarize
+from think2seg.parsing import parse_completion
+
+# options whose change makes old records incomparable (resume refuses them)
+RESULT_KEYS = (
+    "data",
+    "split",
+    "prompter",
+    "segmenter",
+    "style",
+    "questions",
+    "question_kind",
+    "seed",
+    "image_size",
+    "resolution",
+    "temperature",
+)
+
+
+@dataclass
+class EvalConfig:
+    data: str
+    out: str
+    split: str = "test"
+    prompter: str = "oracle"
+    segmenter: str = "grabcut"
+    style: str = "bbox+2pos"
+    protocol: str = "authors"
+    questions: str = "random"  # authors: one question per test sample, drawn with seed 0
+    question_kind: str | None = None
+    seed: int = 0
+    limit: int | None = None
+    batch_size: int = 8
+    image_size: int | None = None  # model-space size; default: the prompter's
+    temperature: float = 0.0  # greedy, as the authors evaluate
+    keep_masks: bool = False
+    on_error: str = "raise"
+    thresholds: Sequence[float] = (0.5,)
+    resolution: str = field(default="", repr=False)  # filled from the protocol
+
+
+def _git_sha() -> str | None:
+    try:
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).resolve().parent,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in ("think2seg", "torch", "transformers", "trl", "sam2", "opencv-python-headless"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a run, tolerating (and dropping) a torn last line left by a kill."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    lines = path.read_text().splitlines()
+    for k, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if k == len(lines) - 1:
+                break  # torn final write
+            raise ValueError(f"{path}: line {k + 1} is not valid JSON") from None
+    return out
+
+
+def _rewrite(path: Path, records: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _rle(mask: np.ndarray) -> dict[str, Any]:
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": list(rle["size"]), "counts": rle["counts"].decode()}
+
+
+def _score_space(image: np.ndarray, model_size: tuple[int, int], resolution: str) -> tuple[int, int]:
+    """(W, H) at which masks are compared."""
+    h, w = image.shape[:2]
+    if resolution == "model":
+        return model_size
+    if resolution == "native":
+        return (w, h)
+    if resolution == "long1024":
+        s = 1024 / max(h, w)
+        return (max(1, round(w * s)), max(1, round(h * s)))
+    raise ValueError(f"unknown resolution {resolution!r}")
+
+
+def evaluate(
+    cfg: EvalConfig, *, prompter: Any = None, segmenter: Any = None, progress: bool = True
+) -> dict[str, Any]:
+    """Run (or resume) an evaluation; returns the metrics dict also written to ``metrics.json``."""
+    from tqdm.auto import tqdm
+
+    from think2seg.data import load_dataset
+
+    protocol = get_protocol(cfg.protocol)
+    cfg.resolution = protocol.resolution
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path, rec_path = out / "config.json", out / "records.jsonl"
+
+    if prompter is None:
+        from think2seg.prompters import build_prompter
+
+        kw = {"image_size": cfg.image_size} if cfg.image_size else {}
+        prompter = build_prompter(cfg.prompter, style=cfg.style, **kw)
+    if segmenter is None:
+        from think2seg.segmenters import build_segmenter
+
+        segmenter = build_segmenter(cfg.segmenter)
+    model_size = as_size(cfg.image_size or prompter.image_size)
+
+    wanted = {k: v for k, v in asdict(cfg).items() if k in RESULT_KEYS}
+    wanted["image_size"] = list(model_size)
+    if cfg_path.is_file():
+        old = json.loads(cfg_path.read_text()).get("result_options", {})
+        diff = [k for k in RESULT_KEYS if k in old and old[k] != wanted[k]]
+        if diff:
+            raise ValueError(
+                f"{out}: existing run used different {', '.join(f'{k}={old[k]!r}' for k in diff)} "
+                f"(now {', '.join(f'{k}={wanted[k]!r}' for k in diff)}); use another --out or delete it"
+            )
+
+    ds = load_dataset(
+        cfg.data,
+        cfg.split,
+        questions=cfg.questions,
+        seed=cfg.seed,
+        on_error=cfg.on_error,
+        question_kind=cfg.question_kind,
+        limit=cfg.limit,
+    )
+    config = {
+        "result_options": wanted,
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "protocol": protocol.to_dict(),
+        "prompter_name": getattr(prompter, "name", cfg.prompter),
+        "segmenter_name": getattr(segmenter, "name", cfg.segmenter),
+        "dataset": {"n_samples": len(ds), "skipped": [list(s) for s in getattr(ds, "skipped", [])]},
+        "versions": _versions(),
+        "git_sha": _git_sha(),
+    }
+    cfg_path.write_text(json.dumps(config, indent=2))
+
+    records = read_records(rec_path)
+    by_id = {r["id"]: r for r in records}
+    if rec_path.is_file():
+        text = rec_path.read_text()
+        clean = (not text or text.endswith("\n")) and len(by_id) == len(records) == text.count("\n")
+        if not clean:  # a torn last line (kill mid-write) or duplicates: rewrite before appending
+            _rewrite(rec_path, list(by_id.values()))
+    todo = [s for s in ds if s.id not in by_id]
+    bar = tqdm(total=len(ds), initial=len(ds) - len(todo), desc=f"eval {cfg.split}", disable=not progress)
+    with rec_path.open("a") as f:
+        for b in range(0, len(todo), cfg.batch_size):
+            batch = todo[b : b + cfg.batch_size]
+            t0 = time.perf_counter()
+            texts = [c[0] for c in prompter.generate(batch, n=1, temperature=cfg.temperature, seed=cfg.seed)]
+            gen_s = (time.perf_counter() - t0) / len(batch)
+            for sample, text in zip(batch, texts, strict=True):
+                rec = _score(sample, text, cfg, model_size, protocol, segmenter)
+                rec["gen_s"] = round(gen_s, 4)
+                f.write(json.dumps(rec) + "\n")
+                by_id[rec["id"]] = rec
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(batch))
+    bar.close()
+
+    ordered = [by_id[s.id] for s in ds if s.id in by_id]
+    metrics = summarize(ordered, protocol, thresholds=cfg.thresholds)
+    metrics["seconds_per_sample"] = {
+        k: float(np.mean([r[k] for r in ordered])) for k in ("gen_s", "seg_s") if ordered
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _score(
+    sample: Any, text: str, cfg: EvalConfig, model_size: tuple[int, int], protocol: Any, segmenter: Any
+) -> dict[str, Any]:
+    parsed = parse_completion(text, cfg.style, model_size)
+    image, gt = sample.load_image(), sample.load_mask()
+    if gt.shape != image.shape[:2]:
+        from think2seg.data.io import DataError
+
+        raise DataError(
+            f"{sample.mask_path or sample.id}: mask {gt.shape} does not match image {image.shape[:2]}"
+        )
+    space = _score_space(image, model_size, protocol.resolution)
+    gt_s = resize_mask(gt, space)
+    t0 = time.perf_counter()
+    if parsed.instances:
+        img_s = resize_image(image, space)
+        prompts = scale_prompts(parsed.instances, model_size, space)
+        pred = segmenter.segment(img_s, [prompts])[0]
+    else:
+        pred = np.zeros_like(gt_s)
+    seg_s = time.perf_counter() - t0
+    inter, union = mask_stats(pred, gt_s)
+    rec: dict[str, Any] = {
+        "id": sample.id,
+        "image_id": sample.image_id,
+        "question": sample.question,
+        "completion": text,
+        **parsed.to_record(),
+        "format_ok": parsed.format_ok,
+        "intersection": inter,
+        "union": union,
+        "gt_empty": not gt_s.any(),
+        "pred_empty": not pred.any(),
+        "produced": bool(parsed.instances),
+        "score_size": list(space),
+        "seg_s": round(seg_s, 4),
+        "extra": {
+            k: v for k, v in sample.extra.items() if isinstance(v, (str, int, float, bool, type(None)))
+        },
+    }
+    rec["iou"] = sample_iou(rec, protocol)
+    if cfg.keep_masks:
+        rec["pred_rle"] = _rle(pred)
+    return rec

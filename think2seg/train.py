@@ -1,0 +1,300 @@
+"""GRPO training of the LVLM prompter with trl's ``GRPOTrainer`` (not a fork) and a mask-only reward.
+
+    think2seg train --config configs/train/smoke.yaml [--max_steps 5 --output_dir runs/x ...]
+    accelerate launch --config_file configs/accelerate/zero3.yaml -m think2seg.train --config configs/train/paper_qwen3b.yaml
+
+Configuration is read by ``trl.TrlParser``: every ``GRPOConfig`` field (learning_rate, num_generations,
+beta, temperature, max_completion_length, bf16, gradient_checkpointing, deepspeed...) plus
+:class:`Think2SegArgs` (model, dataset, question policy, image size, prompt style/template, segmenter,
+reward scheme, LoRA / frozen vision tower). YAML file first, command-line ``--key value`` overrides it.
+The resolved configuration is written to ``<output_dir>/think2seg_train_config.json``.
+
+Data: each training row is one (image, question) of the dataset with columns ``prompt`` (conversational
+messages from :func:`think2seg.prompts.build_messages`, image placeholder first), ``image`` (the image
+squashed to the model input size, so coordinates and the reward's masks share one space), ``gt_mask``
+(the label file path, resized with nearest neighbour by the reward), ``sample_id``, ``kind``.
+Rewards come from :func:`think2seg.peer_rewards.build_reward_funcs` (scheme ``think2seg`` = format +
+mask IoU through the segmenter, one encoder pass per image per group).
+
+Resuming: ``--resume_from_checkpoint last`` (or a checkpoint path) continues with transformers' own
+mechanism (optimizer, scheduler, RNG and step restored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Think2SegArgs:
+    """The project's own training options (next to trl's GRPOConfig)."""
+
+    model: str = field(
+        default="tiny",
+        metadata={"help": "tiny | tiny:/path | local dir or hub id of a Qwen2.5-VL/InternVL3/LLaVA"},
+    )
+    data: str = field(
+        default="earthreason:data/synthearth", metadata={"help": "FORMAT:DIR of the training data"}
+    )
+    train_split: str = field(default="train", metadata={"help": "dataset split to train on"})
+    questions: str = field(
+        default="random",
+        metadata={"help": "first | random | all (per image; authors: one random question per image)"},
+    )
+    question_kind: str | None = field(
+        default=None, metadata={"help": "implicit | explicit (SynthEarth only)"}
+    )
+    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples"})
+    image_size: int | None = field(
+        default=None,
+        metadata={"help": "model input size (default: 840 Qwen, 896 InternVL3, the tiny model's own)"},
+    )
+    style: str = field(
+        default="bbox+2pos",
+        metadata={"help": "prompt style (bbox, 2pos, bbox+2pos, bbox+4pos, bbox+2pos+2neg)"},
+    )
+    template: str | None = field(
+        default=None, metadata={"help": "reference | compact (default: reference; the tiny model's own)"}
+    )
+    segmenter: str = field(
+        default="grabcut", metadata={"help": "segmenter spec: grabcut | sam2:small | sam2:small:/ckpt"}
+    )
+    reward: str = field(
+        default="think2seg", metadata={"help": "think2seg | segzero | visionreasoner | remotereasoner"}
+    )
+    empty_json_ok_on_target: bool = field(
+        default=False,
+        metadata={"help": "released quirk: [] earns the JSON-format reward on a present target"},
+    )
+    freeze_vision: bool = field(default=False, metadata={"help": "freeze the vision tower"})
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank (0 = full fine-tuning)"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    lora_target_modules: str = field(
+        default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+        metadata={"help": "comma-separated module names"},
+    )
+    eval_split: str | None = field(
+        default=None, metadata={"help": "evaluate gIoU on this split during training (think2seg eval)"}
+    )
+    eval_every: int = field(
+        default=0, metadata={"help": "evaluate every N optimizer steps (0 = only before and after)"}
+    )
+    eval_limit: int | None = field(default=None, metadata={"help": "samples per evaluation"})
+    eval_question_kind: str | None = field(
+        default=None, metadata={"help": "question kind of the evaluations"}
+    )
+
+
+def resolve_model(spec: str) -> tuple[str, dict[str, Any]]:
+    """Model spec -> (path or hub id, its prompter metadata: template / style / image_size)."""
+    if spec == "tiny" or spec.startswith("tiny:"):
+        from think2seg.prompters.tiny import ASSET_DIR, _check_dir, read_meta
+
+        path = Path(spec[5:]) if spec.startswith("tiny:") else ASSET_DIR
+        _check_dir(path)
+        meta = read_meta(path)
+        meta.setdefault("family", "qwen2.5-vl")
+        return str(path), meta
+    local = Path(spec).exists() or spec.startswith(("/", "./", "../", "~"))
+    if local and not Path(spec).expanduser().is_dir():
+        raise FileNotFoundError(f"--model {spec!r}: no such model directory")
+    return spec, {}
+
+
+def build_train_dataset(
+    t2s: Think2SegArgs,
+    image_size: int,
+    template: str,
+    split: str | None = None,
+    question_kind: str | None = None,
+    limit: int | None = None,
+):
+    """A ``datasets.Dataset`` in trl's conversational VLM format (see module doc)."""
+    from datasets import Dataset
+    from PIL import Image
+
+    from think2seg.data import load_dataset
+    from think2seg.geometry import resize_image
+    from think2seg.prompts import build_messages
+
+    samples = load_dataset(
+        t2s.data,
+        split or t2s.train_split,
+        questions=t2s.questions,
+        question_kind=question_kind if question_kind is not None else t2s.question_kind,
+        limit=limit if limit is not None else t2s.train_limit,
+    )
+    if len(samples) == 0:
+        raise ValueError(f"--data {t2s.data!r} split {split or t2s.train_split!r}: no samples")
+    rows = []
+    for s in samples:
+        if s.mask_path is None:
+            raise ValueError(f"{s.id}: training needs a mask file per sample (mask_path)")
+        rows.append(
+            {
+                "prompt": build_messages(s.question, t2s.style, template),
+                "image_path": str(s.image_path),
+                "gt_mask": str(s.mask_path),
+                "sample_id": s.id,
+                "kind": str(s.extra.get("kind", "")),
+            }
+        )
+    ds = Dataset.from_list(rows)
+
+    def add_images(batch: dict[str, list]) -> dict[str, list]:
+        from think2seg.data.io import read_image
+
+        batch = dict(batch)
+        batch["image"] = [
+            Image.fromarray(resize_image(read_image(p), image_size)) for p in batch["image_path"]
+        ]
+        return batch
+
+    return ds.with_transform(add_images)
+
+
+def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
+    """A ready ``GRPOTrainer`` (model, processor, dataset, rewards) from the two config objects."""
+    from transformers import AutoProcessor
+    from trl import GRPOTrainer
+
+    from think2seg.peer_rewards import build_reward_funcs
+    from think2seg.prompts import MODEL_INPUT_SIZES
+
+    model_path, meta = resolve_model(t2s.model)
+    processor = AutoProcessor.from_pretrained(model_path)
+    if getattr(processor, "tokenizer", None) is not None:
+        processor.tokenizer.padding_side = "left"
+    template = t2s.template or meta.get("template", "reference")
+    image_size = t2s.image_size or meta.get("image_size") or _family_size(model_path, MODEL_INPUT_SIZES)
+    t2s.template, t2s.image_size = template, int(image_size)
+
+    funcs, weights = build_reward_funcs(
+        t2s.reward,
+        segmenter=t2s.segmenter,
+        style=t2s.style,
+        empty_json_ok_on_target=t2s.empty_json_ok_on_target,
+    )
+    if cfg.reward_weights is None:
+        cfg.reward_weights = weights
+    cfg.remove_unused_columns = False  # the rewards need image / gt_mask
+    train_ds = build_train_dataset(t2s, t2s.image_size, template)
+
+    peft_config = None
+    if t2s.lora_r > 0:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=t2s.lora_r,
+            lora_alpha=t2s.lora_alpha,
+            lora_dropout=t2s.lora_dropout,
+            target_modules=[m.strip() for m in t2s.lora_target_modules.split(",") if m.strip()],
+            # restrict to the language model: vision blocks reuse some of these names
+            exclude_modules=r".*visual.*|.*vision.*",
+            task_type="CAUSAL_LM",
+        )
+    trainer = GRPOTrainer(
+        model=model_path,
+        reward_funcs=funcs,
+        args=cfg,
+        train_dataset=train_ds,
+        processing_class=processor,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    if t2s.freeze_vision:
+        n = 0
+        for name, p in trainer.model.named_parameters():
+            if ".visual." in f".{name}" or "vision_tower" in name or "vision_model" in name:
+                p.requires_grad_(False)
+                n += p.numel()
+        log.info("froze %d vision parameters", n)
+    return trainer
+
+
+def _family_size(model_path: str, sizes: dict[str, int]) -> int:
+    from transformers import AutoConfig
+
+    model_type = AutoConfig.from_pretrained(model_path).model_type
+    return {
+        "qwen2_5_vl": sizes["qwen2.5-vl"],
+        "qwen2_vl": sizes["qwen2-vl"],
+        "internvl": sizes["internvl3"],
+        "llava": sizes["llava"],
+    }.get(model_type, 840)
+
+
+def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from think2seg.evaluate import _git_sha, _versions
+
+    grpo = {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
+    path = out / "think2seg_train_config.json"
+    path.write_text(
+        json.dumps(
+            {"think2seg": asdict(t2s), "grpo": grpo, "versions": _versions(), "git_sha": _git_sha()},
+            indent=2,
+            default=str,
+        )
+    )
+    return path
+
+
+def parse_args(argv: list[str] | None = None):
+    from trl import GRPOConfig, TrlParser
+
+    parser = TrlParser((Think2SegArgs, GRPOConfig))
+    t2s, cfg = parser.parse_args_and_config(args=argv)
+    return t2s, cfg
+
+
+def train(t2s: Think2SegArgs, cfg: Any) -> Any:
+    """Build the trainer, train (resuming if asked), save the final model + processor. Returns the trainer."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    callbacks = []
+    if t2s.eval_split:
+        from think2seg.train_eval import EvalCallback
+
+        callbacks.append(EvalCallback(t2s))
+    trainer = make_trainer(t2s, cfg, callbacks=callbacks)
+    save_resolved_config(t2s, cfg)
+    resume = cfg.resume_from_checkpoint
+    if resume == "last":
+        resume = get_last_checkpoint(cfg.output_dir)
+        if resume is None:
+            log.warning("--resume_from_checkpoint last: no checkpoint in %s, starting fresh", cfg.output_dir)
+    trainer.train(resume_from_checkpoint=resume or None)
+    trainer.save_model(cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(cfg.output_dir)
+        _copy_meta(t2s, cfg.output_dir)
+    return trainer
+
+
+def _copy_meta(t2s: Think2SegArgs, out: str) -> None:
+    """Write the prompter metadata so ``tiny:<out>`` / ``hf:<out>`` drive the model as it was trained."""
+    from think2seg.prompters.tiny import META_FILE
+
+    meta = {"template": t2s.template, "style": t2s.style, "image_size": t2s.image_size}
+    Path(out, META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    t2s, cfg = parse_args(argv)
+    train(t2s, cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

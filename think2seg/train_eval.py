@@ -1,0 +1,97 @@
+"""Held-out evaluation during GRPO training, as a transformers ``TrainerCallback``.
+
+Before training, every ``eval_every`` optimizer steps, and at the end, the LIVE policy (greedy decoding)
+is evaluated with :func:`think2seg.evaluate.evaluate` on ``eval_split`` (optionally one question kind),
+and one line per evaluation is appended to ``<output_dir>/eval_curve.jsonl``:
+``{"step", "gIoU", "cIoU", "P@0.5", "format_ok_rate", "empty_true", "n", "seconds"}``. Each evaluation's
+records go to ``<output_dir>/evals/step-<N>/`` for the viewer. Runs on the main process only; with
+DeepSpeed ZeRO-3 (parameters sharded across ranks) use ``think2seg eval`` on saved checkpoints instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+class EvalCallback(TrainerCallback):
+    def __init__(self, t2s: Any) -> None:
+        self.t2s = t2s
+        self._segmenter = None
+        self._done_steps: set[int] = set()
+
+    def _evaluate(self, args: Any, state: Any, model: Any, processing_class: Any) -> None:
+        if not state.is_world_process_zero or state.global_step in self._done_steps:
+            return
+        if getattr(args, "deepspeed_plugin", None) is not None and "3" in str(getattr(args, "deepspeed", "")):
+            return
+        from think2seg.evaluate import EvalConfig, evaluate
+        from think2seg.prompters.hf import HFPrompter
+
+        self._done_steps.add(state.global_step)
+        t2s = self.t2s
+        model = getattr(model, "module", model)
+        prompter = HFPrompter.attach(
+            model,
+            processing_class,
+            style=t2s.style,
+            template=t2s.template,
+            image_size=t2s.image_size,
+            max_new_tokens=args.max_completion_length,
+            batch_size=max(8, args.per_device_train_batch_size),
+        )
+        if self._segmenter is None:
+            from think2seg.segmenters import build_segmenter
+
+            self._segmenter = build_segmenter(t2s.segmenter)
+        out = Path(args.output_dir) / "evals" / f"step-{state.global_step}"
+        cfg = EvalConfig(
+            data=t2s.data,
+            out=str(out),
+            split=t2s.eval_split,
+            prompter=f"live@{state.global_step}",
+            segmenter=t2s.segmenter,
+            style=t2s.style,
+            protocol="authors",
+            questions="all",
+            question_kind=t2s.eval_question_kind,
+            limit=t2s.eval_limit,
+            image_size=t2s.image_size,
+            batch_size=prompter.batch_size,
+        )
+        was_training = model.training
+        model.eval()
+        t0 = time.perf_counter()
+        try:
+            m = evaluate(cfg, prompter=prompter, segmenter=self._segmenter, progress=False)
+        finally:
+            model.train(was_training)
+        row = {
+            "step": state.global_step,
+            "seconds": round(time.perf_counter() - t0, 2),
+            **{
+                k: m[k] for k in ("gIoU", "cIoU", "P@0.5", "format_ok_rate", "empty_true", "empty_total", "n")
+            },
+        }
+        with open(Path(args.output_dir) / "eval_curve.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(
+            f"[eval step {row['step']}] gIoU={row['gIoU']:.4f} cIoU={row['cIoU']:.4f} "
+            f"format={row['format_ok_rate']:.2f} n={row['n']} ({row['seconds']} s)",
+            flush=True,
+        )
+
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kw):
+        self._evaluate(args, state, model, processing_class)
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kw):
+        every = self.t2s.eval_every
+        if every and state.global_step % every == 0:
+            self._evaluate(args, state, model, processing_class)
+
+    def on_train_end(self, args, state, control, model=None, processing_class=None, **kw):
+        self._evaluate(args, state, model, processing_class)
