@@ -130,3 +130,13 @@ def test_gt_mask_from_path_and_rle(tmp_path):
 def test_missing_columns_named():
     with pytest.raises(ValueError, match="'image' and 'gt_mask'"):
         MaskIoUReward(BoxFillSegmenter())(["x"])
+
+
+def test_iou_distribution_is_logged():
+    logged = {}
+    text = ans((0, 0, 4, 9))
+    MaskIoUReward(BoxFillSegmenter())(
+        [text, ans((0, 0, 9, 9))], image=[IMG, IMG], gt_mask=[GT, GT], log_metric=lambda k, v: logged.setdefault(k, v)
+    )
+    assert logged["iou/median"] == pytest.approx(0.75)
+    assert logged["iou/frac_ge_0.5"] == 1.0 and logged["iou/parse_fail_frac"] == 0.0

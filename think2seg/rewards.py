@@ -207,6 +207,14 @@ class MaskIoUReward(_ParsingReward):
                 union = np.count_nonzero(m | gts[k])
                 rewards[k] = inter / union if union else 0.0
         self.last_ious = [float(r) for r in rewards if r is not None]
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric) and self.last_ious:  # the IoU distribution, next to trl's mean/std
+            q = np.quantile(self.last_ious, [0.1, 0.5, 0.9])
+            log_metric("iou/p10", float(q[0]))
+            log_metric("iou/median", float(q[1]))
+            log_metric("iou/p90", float(q[2]))
+            log_metric("iou/frac_ge_0.5", float(np.mean(np.asarray(self.last_ious) >= 0.5)))
+            log_metric("iou/parse_fail_frac", float(np.mean([not p.usable for p in parsed])))
         return rewards
 
 

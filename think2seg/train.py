@@ -241,7 +241,13 @@ def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
     path = out / "think2seg_train_config.json"
     path.write_text(
         json.dumps(
-            {"think2seg": asdict(t2s), "grpo": grpo, "versions": _versions(), "git_sha": _git_sha()},
+            {
+                "think2seg": asdict(t2s),
+                "grpo": grpo,
+                "world_size": cfg.world_size,
+                "versions": _versions(),
+                "git_sha": _git_sha(),
+            },
             indent=2,
             default=str,
         )

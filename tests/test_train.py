@@ -1,0 +1,120 @@
+"""GRPO training through trl's GRPOTrainer: a smoke run that checkpoints and resumes, and a 2-process
+CPU (gloo) run, on a tiny random-init Qwen2.5-VL of the real class and a SynthEarth fixture."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory):
+    from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer
+
+    d = tmp_path_factory.mktemp("policy")
+    tok = train_bpe_tokenizer(
+        ["<think>The request refers to runway.</think> <answer>```json[]```</answer> bbox_2d positive_points"]
+        * 4,
+        vocab_size=300,
+        number_tokens=56,
+    )
+    build_tiny_qwen2_5_vl(tok, d, image_size=56)
+    (d / "think2seg_prompter.json").write_text(json.dumps({"template": "compact", "image_size": 56}))
+    return d
+
+
+def _args(policy: Path, data: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    return [
+        "--model",
+        f"tiny:{policy}",
+        "--data",
+        f"earthreason:{data}",
+        "--max_steps",
+        str(steps),
+        "--num_generations",
+        "4",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_completion_length",
+        "16",
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--output_dir",
+        str(out),
+        "--report_to",
+        "none",
+        "--save_steps",
+        "1",
+        "--logging_steps",
+        "1",
+        "--learning_rate",
+        "1e-4",
+        "--seed",
+        "0",
+        "--gradient_checkpointing",
+        "false",
+        *extra,
+    ]
+
+
+def _state(path: Path) -> dict:
+    return json.loads((path / "trainer_state.json").read_text())
+
+
+@pytest.mark.slow
+def test_smoke_train_checkpoints_and_resumes(tiny_policy, synth_root, tmp_path):
+    from think2seg.train import main
+
+    out = tmp_path / "run"
+    assert main(_args(tiny_policy, synth_root, out, 2, "--eval_split", "val", "--eval_limit", "2")) == 0
+    assert (out / "checkpoint-2").is_dir() and (out / "model.safetensors").is_file()
+    cfg = json.loads((out / "think2seg_train_config.json").read_text())
+    assert cfg["think2seg"]["reward"] == "think2seg" and cfg["grpo"]["num_generations"] == 4
+    logs = _state(out / "checkpoint-2")["log_history"]
+    for key in (
+        "rewards/think_format_reward/mean",
+        "rewards/json_format/mean",
+        "rewards/mask_iou/mean",
+        "iou/median",
+    ):
+        assert any(key in row for row in logs), key
+    curve = [json.loads(line) for line in (out / "eval_curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve] == [0, 2] and all(r["n"] == 2 for r in curve)
+    # the saved policy is usable as a prompter, with the metadata it was trained with
+    from think2seg.prompters import build_prompter
+
+    assert build_prompter(f"tiny:{out}").image_size == (56, 56)
+
+    # resume from the last checkpoint with transformers' own mechanism: continues at step 2 -> 3
+    assert main(_args(tiny_policy, synth_root, out, 3, "--resume_from_checkpoint", "last")) == 0
+    steps = [row["step"] for row in _state(out / "checkpoint-3")["log_history"] if "loss" in row]
+    assert steps == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_two_process_cpu_run(tiny_policy, synth_root, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "configs/accelerate/cpu2.yaml"),
+        "-m",
+        "think2seg.train",
+        *_args(tiny_policy, synth_root, out, 1, "--per_device_train_batch_size", "2", "--save_steps", "100"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "model.safetensors").is_file()
+    cfg = json.loads((out / "think2seg_train_config.json").read_text())
+    # 2 per device x 2 processes = one group of G = 4 (a single process would be refused by trl)
+    assert cfg["grpo"]["per_device_train_batch_size"] == 2 and cfg["world_size"] == 2

@@ -1,0 +1,114 @@
+"""Prompters: a batch of samples -> ``n`` completion texts per sample (see :mod:`.base` for the protocol).
+
+    >>> from think2seg.prompters import build_prompter
+    >>> build_prompter("oracle")                            # GT mask -> one instance per component, 840 px
+    >>> build_prompter("oracle:whole", style="bbox")       # one instance for the whole mask
+    >>> build_prompter("tiny")                              # the shipped tiny Qwen2.5-VL
+    >>> build_prompter("tiny:/runs/grpo/checkpoint-100")
+    >>> build_prompter("hf:/ckpt/think2seg-rs-3b")          # Qwen2.5-VL / InternVL3 / LLaVA, auto family
+    >>> build_prompter("hf:OpenGVLab/InternVL3-2B-hf?image_size=896&batch_size=4")
+    >>> build_prompter("hf:/ckpt/odd-config?family=internvl3")   # force the family
+
+Spec grammar: ``KIND[:ARG][?key=value&key=value...]``.
+
+- ``oracle`` | ``oracle:components`` | ``oracle:whole`` -> :class:`OraclePrompter` (options: ``style``,
+  ``image_size``, ``max_instances``, ``min_area``, ``neg_margin``).
+- ``tiny`` | ``tiny:PATH`` -> :class:`think2seg.prompters.tiny.TinyPrompter` (imported lazily; options:
+  ``batch_size``, ``max_new_tokens``, ``template``, ``style``).
+- ``hf:PATH_OR_HUB_ID`` -> :class:`HFPrompter` (options: every keyword of its constructor, e.g.
+  ``family``, ``image_size``, ``style``, ``template``, ``dtype``, ``device``, ``attn_implementation``,
+  ``max_new_tokens``, ``trust_remote_code``, ``batch_size``).
+
+Query values are converted: integers -> int, ``true``/``false`` -> bool, ``WxH`` for ``image_size`` ->
+``(W, H)``; everything else stays a string. Keyword arguments of :func:`build_prompter` override the
+query. The ``?`` is split off at the LAST ``?`` of the spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from think2seg.prompters.base import Prompter
+from think2seg.prompters.hf import FAMILIES, HFPrompter
+from think2seg.prompters.oracle import OraclePrompter, mask_to_instances
+
+__all__ = [
+    "FAMILIES",
+    "HFPrompter",
+    "OraclePrompter",
+    "Prompter",
+    "build_prompter",
+    "mask_to_instances",
+    "parse_spec",
+]
+
+KINDS = ("oracle", "tiny", "hf")
+
+
+def _value(key: str, raw: str) -> Any:
+    low = raw.strip().lower()
+    if low in ("true", "yes"):
+        return True
+    if low in ("false", "no"):
+        return False
+    if low in ("none", "null"):
+        return None
+    if key == "image_size" and "x" in low:
+        w, h = low.split("x", 1)
+        if w.isdigit() and h.isdigit():
+            return (int(w), int(h))
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
+def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
+    """``"hf:/p?family=llava&batch_size=2"`` -> ``("hf", "/p", {"family": "llava", "batch_size": 2})``."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(
+            f"empty prompter spec {spec!r}; use one of oracle, oracle:whole, tiny, tiny:PATH, hf:PATH"
+        )
+    spec = spec.strip()
+    options: dict[str, Any] = {}
+    if "?" in spec:
+        spec, query = spec.rsplit("?", 1)
+        for part in filter(None, query.split("&")):
+            key, eq, raw = part.partition("=")
+            if not eq or not key.strip():
+                raise ValueError(
+                    f"prompter spec option {part!r} is not key=value (options are joined by '&')"
+                )
+            options[key.strip()] = _value(key.strip(), unquote(raw))  # '+' stays '+' (bbox+2pos)
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind not in KINDS:
+        raise ValueError(f"unknown prompter kind {kind!r} in spec {spec!r}; choose one of {list(KINDS)}")
+    return kind, (arg or None), options
+
+
+def build_prompter(spec: str, **kwargs: Any) -> Prompter:
+    """A prompter from a spec string (module doc); ``kwargs`` go to its constructor and win over the query."""
+    kind, arg, options = parse_spec(spec)
+    options.update(kwargs)
+    try:
+        if kind == "oracle":
+            return OraclePrompter(mode=arg or "components", **options)
+        if kind == "tiny":
+            from think2seg.prompters import tiny
+
+            if not options:
+                return tiny.from_spec("tiny" if arg is None else f"tiny:{arg}")
+            return tiny.TinyPrompter(arg, **options)
+        if arg is None:
+            raise ValueError(
+                "prompter spec 'hf:' needs a local directory or a hub id, e.g. hf:/ckpt/qwen2.5-vl-3b"
+            )
+        return HFPrompter(arg, **options)
+    except TypeError as e:
+        raise ValueError(f"prompter spec {spec!r}: bad option ({e})") from e

@@ -1,0 +1,449 @@
+"""transformers LVLMs as prompters: Qwen2.5-VL (the paper's), InternVL3 and LLaVA-1.5 (Table 4 ablation).
+
+    >>> p = HFPrompter("/ckpt/think2seg-rs-3b")            # local save_pretrained dir (or a hub id)
+    >>> p.family.name, p.image_size                         # from config.json's model_type
+    ('qwen2.5-vl', (840, 840))
+    >>> p.generate(samples)                                 # [[greedy completion], ...] one per sample
+    >>> p.generate(samples, n=8, temperature=1.0, seed=0)   # 8 sampled completions per sample, seeded
+    >>> HFPrompter("OpenGVLab/InternVL3-2B-hf")             # family internvl3, 896 px
+    >>> HFPrompter("llava-hf/llava-1.5-7b-hf", style="bbox")  # family llava, 336 px
+    >>> HFPrompter.attach(model, processor, image_size=840)    # a live in-memory model (training evals)
+
+Families (auto-detected from ``config.model_type``, or forced with ``family=``):
+
+==========  ===========  ==================================  ===========  ==============================
+family      model_type   class                               image_size   what the processor then does
+==========  ===========  ==================================  ===========  ==============================
+qwen2.5-vl  qwen2_5_vl   Qwen2_5_VLForConditionalGeneration  840          nothing: min = max pixels are
+qwen2-vl    qwen2_vl     Qwen2VLForConditionalGeneration     840          set to W*H (W, H multiples of
+                                                                          patch*merge = 28): 900 tokens
+internvl3   internvl     InternVLForConditionalGeneration    896          tiles of 448 + a thumbnail
+                                                                          (2x2+1 at 896), 256 tok/tile
+llava       llava        LlavaForConditionalGeneration       336          CLIP resize / crop to 336
+==========  ===========  ==================================  ===========  ==============================
+
+InternVL3 must be a transformers-native ``*-hf`` checkpoint (``model_type: internvl``); the original
+remote-code repos (``internvl_chat``) are refused with a message saying so.
+
+Image path: ``sample.load_image()`` ((H, W, 3) uint8 RGB, native size) is squashed to ``image_size``
+(W, H; aspect ratio NOT kept) with :func:`think2seg.geometry.resize_image`, then given to the processor.
+The completions' coordinates are integer pixels of that ``image_size`` image (map them back with
+:func:`think2seg.geometry.prompts_to_native`).
+
+Text path: :func:`think2seg.prompts.build_messages` (system + user = [image, text]) rendered by the
+processor's chat template with the generation prompt. Prompts are never truncated (cut image tokens are
+the "Image features and image tokens do not match" failure); batches are LEFT padded.
+
+Decoding: ``temperature == 0`` is greedy (``n`` must be 1); otherwise multinomial sampling at that
+temperature with ``top_p=1``, ``top_k`` off (a checkpoint's ``generation_config`` often sets
+``top_k=1`` / ``top_p=0.001``, which would make "sampling" greedy); other generation-config fields
+(e.g. Qwen's ``repetition_penalty``) are kept; ``generation_kwargs`` override anything. Each batch is
+seeded with ``transformers.set_seed`` from ``seed`` and the ids of its samples, so the same seed and the
+same batches give the same completions, also after a resume. ``batch_size`` counts sequences: a batch
+holds ``max(1, batch_size // n)`` samples, each repeated ``n`` times. Completions are the decoded new
+tokens without special tokens, not stripped.
+
+Devices: ``device`` defaults to CUDA when available, else CPU; ``dtype`` to bf16 on CUDA (if supported)
+else fp32; ``attn_implementation`` to flash_attention_2 on CUDA when ``flash_attn`` is installed, else
+sdpa (falling back to eager for a model that has no sdpa). ``trust_remote_code`` stays False unless asked.
+Weights load lazily (first :meth:`HFPrompter.generate` or :meth:`HFPrompter.load`), once per process for
+each (path, dtype, device, attention) combination.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from think2seg.geometry import as_size
+from think2seg.prompts import DEFAULT_STYLE, PromptStyle, build_messages, get_style
+from think2seg.types import Sample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    model_types: tuple[str, ...]
+    model_class: str
+    image_size: int
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("qwen2.5-vl", ("qwen2_5_vl",), "Qwen2_5_VLForConditionalGeneration", 840),
+        Family("qwen2-vl", ("qwen2_vl",), "Qwen2VLForConditionalGeneration", 840),
+        Family("internvl3", ("internvl",), "InternVLForConditionalGeneration", 896),
+        Family("llava", ("llava",), "LlavaForConditionalGeneration", 336),
+    )
+}
+_ALIASES = {
+    "qwen25vl": "qwen2.5-vl",
+    "qwen2_5_vl": "qwen2.5-vl",
+    "qwen": "qwen2.5-vl",
+    "qwen2vl": "qwen2-vl",
+    "qwen2_vl": "qwen2-vl",
+    "internvl": "internvl3",
+    "llava15": "llava",
+    "llava-1.5": "llava",
+}
+
+_CACHE: dict[tuple, tuple[Any, Any]] = {}  # (path, family, dtype, device, attn, remote) -> (model, processor)
+
+
+def resolve_family(family: str) -> Family:
+    """A family by name or alias (``qwen2.5-vl``, ``qwen2_5_vl``, ``internvl3``, ``internvl``, ``llava``...)."""
+    key = family.strip().lower()
+    key = _ALIASES.get(key, _ALIASES.get(key.replace(".", "").replace("-", ""), key))
+    if key not in FAMILIES:
+        raise ValueError(f"unknown LVLM family {family!r} (option family=); choose one of {sorted(FAMILIES)}")
+    return FAMILIES[key]
+
+
+def family_of_model_type(model_type: str | None, source: str) -> Family:
+    for fam in FAMILIES.values():
+        if model_type in fam.model_types:
+            return fam
+    hint = ""
+    if model_type == "internvl_chat":
+        hint = (
+            " This is a remote-code InternVL checkpoint; use the transformers-native '-hf' variant "
+            "(e.g. OpenGVLab/InternVL3-2B-hf)."
+        )
+    raise ValueError(
+        f"{source}: config.json has model_type {model_type!r}, which is none of the supported families "
+        f"{sorted(FAMILIES)}.{hint} Force one with family= (spec 'hf:PATH?family=NAME') if the "
+        "architecture is compatible."
+    )
+
+
+def _looks_local(spec: str) -> bool:
+    """Hub ids are ``name`` or ``org/name``; anything path-like (or existing on disk) is local."""
+    return (
+        Path(spec).expanduser().exists()
+        or spec.startswith(("/", ".", "~"))
+        or spec.count("/") > 1
+        or "\\" in spec
+        or os.path.isabs(spec)
+    )
+
+
+def _torch_dtype(dtype: Any, device: str):
+    import torch
+
+    if dtype is None:
+        if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32"}.get(
+        str(dtype), str(dtype)
+    )
+    value = getattr(torch, name, None)
+    if not isinstance(value, torch.dtype):
+        raise ValueError(f"unknown dtype {dtype!r} (option dtype=); use bfloat16, float16 or float32")
+    return value
+
+
+class HFPrompter:
+    """A transformers LVLM checkpoint as a :class:`~think2seg.prompters.base.Prompter` (see module doc)."""
+
+    def __init__(
+        self,
+        model_id_or_path: str | Path,
+        *,
+        family: str | None = None,
+        image_size: int | Sequence[int] | None = None,
+        style: str | PromptStyle = DEFAULT_STYLE,
+        template: str = "reference",
+        dtype: Any = None,
+        device: str | None = None,
+        attn_implementation: str | None = None,
+        max_new_tokens: int = 1024,
+        trust_remote_code: bool = False,
+        batch_size: int = 8,
+        generation_kwargs: dict[str, Any] | None = None,
+    ):
+        spec = str(model_id_or_path)
+        self.local = _looks_local(spec)
+        if self.local:
+            path = Path(spec).expanduser()
+            if not path.is_dir():
+                raise FileNotFoundError(f"HF prompter: model directory {spec!r} does not exist (hf:PATH)")
+            if not (path / "config.json").is_file():
+                raise FileNotFoundError(
+                    f"HF prompter: {spec!r} has no config.json; expected a save_pretrained directory of "
+                    "a model and its processor"
+                )
+            self.model_id = str(path.resolve())
+        else:
+            self.model_id = spec
+        self.trust_remote_code = bool(trust_remote_code)
+        self.model_type = self._read_model_type()
+        self._configure(
+            family, image_size, style, template, max_new_tokens, batch_size, generation_kwargs, spec
+        )
+        self._device = device
+        self._dtype = dtype
+        self._attn = attn_implementation
+        self.name = f"hf:{spec}"
+        self._model = None
+        self._processor = None
+
+    def _configure(
+        self, family, image_size, style, template, max_new_tokens, batch_size, generation_kwargs, source
+    ):
+        from think2seg.prompts import TEMPLATES
+
+        self.family = resolve_family(family) if family else family_of_model_type(self.model_type, source)
+        self.image_size = as_size(image_size if image_size is not None else self.family.image_size)
+        self.style = get_style(style)
+        if template not in TEMPLATES:
+            raise ValueError(
+                f"unknown template {template!r} (option template=); choose one of {sorted(TEMPLATES)}"
+            )
+        self.template = template
+        self.max_new_tokens = int(max_new_tokens)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.generation_kwargs = dict(generation_kwargs or {})
+
+    @classmethod
+    def attach(
+        cls,
+        model: Any,
+        processor: Any,
+        *,
+        family: str | None = None,
+        image_size: int | Sequence[int] | None = None,
+        style: str | PromptStyle = DEFAULT_STYLE,
+        template: str = "reference",
+        max_new_tokens: int = 1024,
+        batch_size: int = 8,
+        generation_kwargs: dict[str, Any] | None = None,
+        name: str = "live",
+    ) -> HFPrompter:
+        """Wrap an already loaded ``model`` + ``processor`` (e.g. the live policy inside a trainer).
+
+        Nothing is loaded, cached or moved; the model's own device and dtype are used, and the caller
+        owns train/eval mode. Family and default image size come from ``model.config.model_type``.
+        """
+        self = cls.__new__(cls)
+        self.local, self.model_id, self.trust_remote_code = False, name, False
+        self.model_type = getattr(getattr(model, "config", None), "model_type", None)
+        self._configure(
+            family, image_size, style, template, max_new_tokens, batch_size, generation_kwargs, name
+        )
+        self._device, self._dtype, self._attn = str(model.device), model.dtype, None
+        self.name = name
+        self._model, self._processor = model, processor
+        self._check_image_size(processor)
+        return self
+
+    def _read_model_type(self) -> str | None:
+        if self.local:
+            with open(Path(self.model_id) / "config.json", encoding="utf-8") as f:
+                try:
+                    return json.load(f).get("model_type")
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{self.model_id}/config.json is not valid JSON: {e}") from e
+        from transformers import AutoConfig
+
+        try:
+            cfg = AutoConfig.from_pretrained(self.model_id, trust_remote_code=self.trust_remote_code)
+        except Exception as e:
+            offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+            raise OSError(
+                f"HF prompter: could not load the config of hub model {self.model_id!r}"
+                + (" (HF_HUB_OFFLINE=1 and it is not in the local cache)" if offline else "")
+                + f"; pass a local directory instead. Cause: {type(e).__name__}: {e}"
+            ) from e
+        return getattr(cfg, "model_type", None)
+
+    # -- loading -------------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            import torch
+
+            self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        return self._device
+
+    def _attn_choice(self, dtype) -> str:
+        if self._attn is not None:
+            return self._attn
+        import importlib.util
+
+        import torch
+
+        half = dtype in (torch.bfloat16, torch.float16)
+        if self.device.startswith("cuda") and half and importlib.util.find_spec("flash_attn") is not None:
+            return "flash_attention_2"
+        return "sdpa"
+
+    def load(self):
+        """``(model, processor)``, loaded on first use and cached for the process."""
+        if self._model is not None:
+            return self._model, self._processor
+        import transformers
+        from transformers import AutoProcessor
+
+        dtype = _torch_dtype(self._dtype, self.device)
+        attn = self._attn_choice(dtype)
+        key = (self.model_id, self.family.name, str(dtype), self.device, attn, self.trust_remote_code)
+        if key not in _CACHE:
+            cls = getattr(transformers, self.family.model_class)
+            common = dict(trust_remote_code=self.trust_remote_code)
+            if self.local:
+                common["local_files_only"] = True
+            processor = AutoProcessor.from_pretrained(self.model_id, **common)
+            try:
+                model = cls.from_pretrained(
+                    self.model_id, dtype=dtype, attn_implementation=attn, device_map=self.device, **common
+                )
+            except (ValueError, ImportError) as e:
+                if self._attn is not None or attn != "sdpa" or "sdpa" not in str(e).lower():
+                    raise
+                log.warning("%s: no sdpa support (%s); using eager attention", self.model_id, e)
+                model = cls.from_pretrained(
+                    self.model_id, dtype=dtype, attn_implementation="eager", device_map=self.device, **common
+                )
+            model.eval()
+            processor.tokenizer.padding_side = "left"
+            if processor.tokenizer.pad_token_id is None:
+                processor.tokenizer.pad_token = processor.tokenizer.eos_token
+            _CACHE[key] = (model, processor)
+        self._model, self._processor = _CACHE[key]
+        self._check_image_size(self._processor)
+        return self._model, self._processor
+
+    @property
+    def model(self):
+        return self.load()[0]
+
+    @property
+    def processor(self):
+        return self.load()[1]
+
+    def _check_image_size(self, processor) -> None:
+        if self.family.name.startswith("qwen"):
+            ip = processor.image_processor
+            factor = int(ip.patch_size) * int(ip.merge_size)
+            w, h = self.image_size
+            if w % factor or h % factor:
+                raise ValueError(
+                    f"image_size {self.image_size} (option image_size=) must be a multiple of {factor} "
+                    f"(patch {ip.patch_size} x merge {ip.merge_size}) for {self.model_id}, or its processor "
+                    "would resize the image again and the coordinates would not match"
+                )
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def prompt_text(self, question: str) -> str:
+        """The chat-template rendering of one question (with the generation prompt)."""
+        msgs = build_messages(question, self.style, self.template)
+        return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+
+    def model_image(self, sample: Sample):
+        """The sample's image squashed to ``image_size`` (a PIL RGB image, what the processor receives)."""
+        from PIL import Image
+
+        from think2seg.geometry import resize_image
+
+        return Image.fromarray(resize_image(sample.load_image(), self.image_size)).convert("RGB")
+
+    def _image_kwargs(self) -> dict[str, Any]:
+        if self.family.name.startswith("qwen"):
+            pixels = self.image_size[0] * self.image_size[1]
+            return {"size": {"shortest_edge": pixels, "longest_edge": pixels}}
+        return {}
+
+    def prepare(self, samples: Sequence[Sample], repeat: int = 1):
+        """Processor outputs (left padded, untruncated, on the model's device) for ``samples``, each
+        repeated ``repeat`` times in a row."""
+        processor = self.processor
+        texts, images = [], []
+        for s in samples:
+            text, image = self.prompt_text(s.question), self.model_image(s)
+            texts += [text] * repeat
+            images += [image] * repeat
+        inputs = processor(
+            text=texts,
+            images=images,
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+            truncation=False,
+            **self._image_kwargs(),
+        )
+        return inputs.to(self.device, dtype=self.model.dtype)  # floating tensors only (pixel_values)
+
+    # -- generation ----------------------------------------------------------------------------------
+    def _generation_config(self, temperature: float):
+        import copy
+
+        gen = copy.deepcopy(self.model.generation_config)
+        gen.max_new_tokens = self.max_new_tokens
+        gen.max_length = None
+        gen.num_return_sequences = 1
+        if gen.pad_token_id is None:
+            gen.pad_token_id = self.processor.tokenizer.pad_token_id
+        if temperature > 0:  # top_k=0 switches top-k off (None would take the checkpoint's, often 1)
+            gen.do_sample, gen.temperature, gen.top_p, gen.top_k = True, float(temperature), 1.0, 0
+        else:
+            # neutral values (transformers' global defaults): None would be refilled from the checkpoint
+            gen.do_sample, gen.temperature, gen.top_p, gen.top_k = False, 1.0, 1.0, 50
+        for k, v in self.generation_kwargs.items():
+            setattr(gen, k, v)
+        return gen
+
+    def generate(
+        self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0, seed: int = 0
+    ) -> list[list[str]]:
+        """``n`` completions per sample (list in sample order, each of length ``n``); see module doc."""
+        import torch
+        from transformers import set_seed
+
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if temperature == 0 and n > 1:
+            raise ValueError("n > 1 needs temperature > 0 (greedy decoding gives n identical completions)")
+        model, processor = self.load()
+        gen = self._generation_config(temperature)
+        per_batch = max(1, self.batch_size // n)
+        out: list[list[str]] = []
+        samples = list(samples)
+        starts = range(0, len(samples), per_batch)
+        from tqdm.auto import tqdm
+
+        for start in tqdm(
+            starts, desc=f"{self.family.name} generate", unit="batch", disable=len(starts) <= 1
+        ):
+            chunk = samples[start : start + per_batch]
+            inputs = self.prepare(chunk, repeat=n)
+            if temperature > 0:
+                ids = "|".join(str(s.id) for s in chunk)
+                set_seed(zlib.crc32(f"{seed}|{ids}".encode()) & 0x7FFFFFFF)
+            with torch.inference_mode():
+                seqs = model.generate(**inputs, generation_config=gen)
+            new = seqs[:, inputs["input_ids"].shape[1] :]
+            texts = processor.batch_decode(new, skip_special_tokens=True)
+            out.extend(texts[i * n : (i + 1) * n] for i in range(len(chunk)))
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"HFPrompter({self.model_id!r}, family={self.family.name!r}, image_size={self.image_size}, "
+            f"style={self.style.name!r}, template={self.template!r})"
+        )
