@@ -266,6 +266,8 @@ def _score(
         "id": sample.id,
         "image_id": sample.image_id,
         "question": sample.question,
+        "image_path": str(sample.image_path),
+        "mask_path": str(sample.mask_path) if sample.mask_path else None,
         "completion": text,
         **parsed.to_record(),
         "format_ok": parsed.format_ok,
@@ -274,7 +276,8 @@ def _score(
         "gt_empty": not gt_s.any(),
         "pred_empty": not pred.any(),
         "produced": bool(parsed.instances),
-        "score_size": list(space),
+        "model_size": list(model_size),  # the space of "instances"
+        "score_size": list(space),  # the space of intersection / union / pred_rle
         "seg_s": round(seg_s, 4),
         "extra": {
             k: v for k, v in sample.extra.items() if isinstance(v, (str, int, float, bool, type(None)))
@@ -284,3 +287,19 @@ def _score(
     if cfg.keep_masks:
         rec["pred_rle"] = _rle(pred)
     return rec
+
+
+def evaluate_many(prompters: dict[str, str], runs_dir: str | Path, progress: bool = True, **common: Any) -> dict[str, Path]:
+    """Evaluate several labelled prompter specs with shared options; ``{label: run_dir}`` (resumable).
+
+    >>> evaluate_many({"oracle": "oracle", "tiny": "tiny"}, "runs/02", data="earthreason:data/synthearth",
+    ...               split="val", segmenter="grabcut")                                  # doctest: +SKIP
+    """
+    import re
+
+    out = {}
+    for label, spec in prompters.items():
+        run_dir = Path(runs_dir) / re.sub(r"[^A-Za-z0-9_.+-]+", "_", label)
+        evaluate(EvalConfig(prompter=spec, out=str(run_dir), **common), progress=progress)
+        out[label] = run_dir
+    return out

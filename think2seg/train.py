@@ -25,9 +25,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from transformers import TrainerCallback
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,9 @@ class Think2SegArgs:
     lora_target_modules: str = field(
         default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
         metadata={"help": "comma-separated module names"},
+    )
+    max_minutes: float | None = field(
+        default=None, metadata={"help": "stop training (and save) after this many minutes of wall-clock time"}
     )
     eval_split: str | None = field(
         default=None, metadata={"help": "evaluate gIoU on this split during training (think2seg eval)"}
@@ -267,7 +273,9 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
     """Build the trainer, train (resuming if asked), save the final model + processor. Returns the trainer."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    callbacks = []
+    callbacks: list = []
+    if t2s.max_minutes:
+        callbacks.append(TimeBudgetCallback(t2s.max_minutes))
     if t2s.eval_split:
         from think2seg.train_eval import EvalCallback
 
@@ -284,7 +292,24 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(cfg.output_dir)
         _copy_meta(t2s, cfg.output_dir)
+        trainer.state.save_to_json(str(Path(cfg.output_dir) / "trainer_state.json"))
+        done = {"global_step": trainer.state.global_step, "max_steps": trainer.state.max_steps}
+        Path(cfg.output_dir, "think2seg_done.json").write_text(json.dumps(done))
     return trainer
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training once ``minutes`` of wall-clock time have passed (the run is then saved as usual)."""
+
+    def __init__(self, minutes: float) -> None:
+        self.minutes = minutes
+        self.deadline = time.monotonic() + 60 * minutes
+
+    def on_step_end(self, args, state, control, **kw):
+        if time.monotonic() >= self.deadline:
+            log.info("time budget of %.1f min reached at step %d: stopping", self.minutes, state.global_step)
+            control.should_training_stop = True
+        return control
 
 
 def _copy_meta(t2s: Think2SegArgs, out: str) -> None:

@@ -1,0 +1,63 @@
+"""Datasets: EarthReason, the referring benchmarks (RRSIS-D, RefSegRS, RISBench) and SynthEarth, all
+loaded into one :class:`~think2seg.types.Sample` type.
+
+>>> from think2seg.data import load_dataset, load_pair
+>>> ds = load_dataset("earthreason:data/EarthReason", "test", questions="first")     # doctest: +SKIP
+>>> ds = load_dataset("data/synthearth/...", "train", question_kind="implicit")      # bare DIR = earthreason
+>>> image, mask = load_pair(ds[0], size=840)       # (840, 840, 3) uint8, (840, 840) bool
+>>> ds.summary()["empty"], ds.skipped              # empty-target images; [(path, reason), ...]
+
+``spec`` is ``FORMAT:DIR`` with FORMAT one of :data:`FORMATS`. ``questions`` is the question policy
+(``first`` | ``random`` (seeded) | ``all``), ``on_error`` is ``raise`` (a :class:`DataError` naming the
+file) or ``skip`` (recorded in ``ds.skipped`` and counted in ``ds.summary()``); ``question_kind``
+filters SynthEarth questions (``implicit`` | ``explicit``); ``limit`` caps the number of samples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from think2seg.data.dataset import Dataset, load_pair
+from think2seg.data.io import DataError
+
+FORMATS = ("earthreason", "rrsisd", "refsegrs", "risbench")
+
+
+def parse_spec(spec: str | Path) -> tuple[str, Path]:
+    """``"rrsisd:/data/RRSIS-D"`` -> ``("rrsisd", Path(...))``; a bare directory means EarthReason."""
+    s = str(spec)
+    head, sep, tail = s.partition(":")
+    if sep and head.lower() in FORMATS:
+        return head.lower(), Path(tail)
+    if sep and len(head) > 1 and "/" not in head and "\\" not in head:
+        raise ValueError(f"{spec!r}: unknown dataset format {head!r}; expected one of {', '.join(FORMATS)}")
+    return "earthreason", Path(s)
+
+
+def load_dataset(
+    spec: str | Path,
+    split: str,
+    *,
+    questions: str = "all",
+    seed: int = 0,
+    on_error: str = "raise",
+    question_kind: str | None = None,
+    limit: int | None = None,
+    verify: bool = True,
+    progress: bool = False,
+) -> Dataset:
+    """Load one split of the dataset named by ``spec`` (see the module docstring)."""
+    fmt, root = parse_spec(spec)
+    kw = dict(questions=questions, seed=seed, on_error=on_error, question_kind=question_kind, limit=limit,
+              verify=verify, progress=progress)
+    if fmt == "earthreason":
+        from think2seg.data.earthreason import load_earthreason
+
+        return load_earthreason(root, split, **kw)
+    from think2seg.data import referring
+
+    return {"rrsisd": referring.load_rrsisd, "refsegrs": referring.load_refsegrs,
+            "risbench": referring.load_risbench}[fmt](root, split, **kw)
+
+
+__all__ = ["FORMATS", "DataError", "Dataset", "load_dataset", "load_pair", "parse_spec"]

@@ -1,0 +1,123 @@
+"""Driving training runs from notebooks: launch (in-kernel or ``accelerate launch``), then evaluate.
+
+>>> out = run_training("configs/train/cpu_demo.yaml", "runs/03/demo-think2seg", reward="think2seg")  # doctest: +SKIP
+>>> runs = before_after({"think2seg": out}, "runs/03/eval", split="val", question_kind="implicit")      # doctest: +SKIP
+
+A finished run (``<out>/think2seg_done.json``, written at the end of training) is not trained again, so
+re-executing a notebook only redoes what is missing; an interrupted one resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DONE_FILE = "think2seg_done.json"
+
+
+def run_training(
+    config: str | Path,
+    output_dir: str | Path,
+    *,
+    reward: str | None = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    launch: str = "kernel",
+    accelerate_config: str | Path | None = None,
+    extra_args: Sequence[str] = (),
+) -> Path:
+    """Train with ``config`` into ``output_dir`` (skipped when already done); returns ``output_dir``."""
+    config, out = Path(config), Path(output_dir)
+    if not config.is_file():
+        raise FileNotFoundError(f"training config {config} not found (see configs/train/)")
+    if (out / DONE_FILE).is_file():
+        print(f"{out}: already trained ({DONE_FILE} present), skipping")
+        return out
+    args = ["--config", str(config), "--output_dir", str(out)]
+    if reward:
+        args += ["--reward", reward]
+    if max_steps is not None:
+        args += ["--max_steps", str(max_steps)]
+    if max_minutes is not None:
+        args += ["--max_minutes", str(max_minutes)]
+    if any(out.glob("checkpoint-*")):
+        args += ["--resume_from_checkpoint", "last"]
+    args += [str(a) for a in extra_args]
+    if launch == "kernel":
+        from think2seg.train import parse_args, train
+
+        train(*parse_args(args))
+    elif launch == "accelerate":
+        cmd = [shutil.which("accelerate") or "accelerate", "launch"]
+        if accelerate_config:
+            cmd += ["--config_file", str(accelerate_config)]
+        cmd += ["-m", "think2seg.train", *args]
+        print("$", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, stdout=sys.stdout, stderr=sys.stderr)
+    else:
+        raise ValueError(f"launch={launch!r}: use 'kernel' or 'accelerate'")
+    return out
+
+
+def trained_prompter_spec(output_dir: str | Path) -> tuple[str, str, dict[str, Any]]:
+    """(spec of the trained policy, spec of its starting model, resolved think2seg options) of a run."""
+    out = Path(output_dir)
+    cfg_file = out / "think2seg_train_config.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{cfg_file}: not a think2seg training output")
+    t2s = json.loads(cfg_file.read_text())["think2seg"]
+    start = t2s["model"]
+    if start == "tiny" or start.startswith("tiny:"):
+        return f"tiny:{out}", start, t2s
+    q = f"?template={t2s['template']}&image_size={t2s['image_size']}&style={t2s['style']}"
+    return f"hf:{out}{q}", f"hf:{start}{q}", t2s
+
+
+def before_after(
+    outputs: Mapping[str, str | Path],
+    runs_dir: str | Path,
+    *,
+    split: str = "val",
+    question_kind: str | None = None,
+    limit: int | None = None,
+    questions: str = "all",
+    protocol: str = "authors",
+) -> dict[str, Path]:
+    """Evaluate each run's starting model once and every trained policy; ``{label: run_dir}``."""
+    from think2seg.evaluate import evaluate_many
+
+    specs: dict[str, str] = {}
+    t2s: dict[str, Any] = {}
+    for label, out in outputs.items():
+        after, before, t2s = trained_prompter_spec(out)
+        specs.setdefault(f"before ({before})", before)
+        specs[f"after GRPO ({label})"] = after
+    return evaluate_many(
+        specs, runs_dir, data=t2s["data"], split=split, segmenter=t2s["segmenter"], style=t2s["style"],
+        protocol=protocol, questions=questions, question_kind=question_kind, limit=limit, keep_masks=True,
+    )
+
+
+def example_completions(runs: Mapping[str, str | Path], n: int = 4):
+    """The first ``n`` samples shared by all runs: question, and each run's completion and IoU."""
+    import pandas as pd
+
+    from think2seg.reports import read_records
+
+    recs = {label: {r["id"]: r for r in read_records(d)} for label, d in runs.items()}
+    ids = [i for i in next(iter(recs.values())) if all(i in r for r in recs.values())][:n]
+    rows = []
+    for i in ids:
+        first = next(iter(recs.values()))[i]
+        row = {"id": i, "question": first["question"], "gt_empty": first["gt_empty"]}
+        for label, r in recs.items():
+            row[f"{label}: completion"] = r[i]["completion"]
+            row[f"{label}: IoU"] = round(r[i]["iou"], 3)
+        rows.append(row)
+    with pd.option_context("display.max_colwidth", 200):
+        return pd.DataFrame(rows).set_index("id")
