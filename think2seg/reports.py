@@ -99,6 +99,7 @@ def plot_examples(run_dir: str | Path, n: int = 6, out: str | Path | None = None
     from think2seg.viz import draw_prompts
 
     recs = pick_examples(read_records(run_dir), n, seed)
+    cols = max(1, min(cols, len(recs)))
     rows = int(np.ceil(len(recs) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 4.4 * rows), squeeze=False)
     for ax in axes.flat:
@@ -120,7 +121,7 @@ def plot_examples(run_dir: str | Path, n: int = 6, out: str | Path | None = None
         q = r["question"] if len(r["question"]) < 60 else r["question"][:57] + "..."
         ax.set_title(f"{q}\nIoU {r['iou']:.2f}" + ("  (empty GT)" if r["gt_empty"] else ""), fontsize=8)
     fig.suptitle(f"{Path(run_dir).name}: cyan = ground truth, orange = prediction, boxes/points = prompts", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=110)

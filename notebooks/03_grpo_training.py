@@ -1,0 +1,67 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 — GRPO training with a mask-only reward
+#
+# trl's `GRPOTrainer` trains the prompter; the reward is format + IoU of the segmenter's mask (scheme
+# `think2seg`) or a peer scheme that needs pseudo box/point labels (`segzero`, `visionreasoner`,
+# `remotereasoner`). Same data, budget and seed for every scheme in `rewards`, so the curves compare
+# the rewards and nothing else — the paper's central claim in miniature. Small profiles train inside
+# this kernel; GPU profiles (`paper_qwen3b`, `lora_24gb`) run as an `accelerate launch` subprocess.
+
+# %% tags=["parameters"]
+config = "cpu_demo"  # configs/train/<config>.yaml
+data = None  # FORMAT:DIR; None = the config's (the default SynthEarth is generated if missing)
+rewards = ["think2seg", "segzero"]
+max_steps = None  # None = the config's
+max_minutes = None  # wall-clock budget per run (None = the config's / unlimited)
+launch = "kernel"  # kernel | accelerate
+accelerate_config = "configs/accelerate/zero3.yaml"
+extra_args = []  # more --key value pairs for every run
+runs_dir = "runs/03_grpo"
+reports_dir = "reports"
+eval_split = "val"
+eval_question_kind = "implicit"
+eval_limit = 60
+n_examples = 4
+
+# %%
+from pathlib import Path
+
+from think2seg.data import synth
+from think2seg.reports import metrics_table, plot_training, save_table
+from think2seg.training_runs import before_after, example_completions, run_training
+
+cfg_path = Path("configs/train") / f"{config}.yaml"
+if data is None and "synthearth" in cfg_path.read_text():
+    data = f"earthreason:{synth.ensure_default()}"
+data_args = ["--data", data] if data else []
+outputs = {}
+for reward in rewards:
+    outputs[reward] = run_training(cfg_path, f"{runs_dir}/{config}-{reward}", reward=reward, max_steps=max_steps,
+                                   max_minutes=max_minutes, launch=launch, accelerate_config=accelerate_config,
+                                   extra_args=[*data_args, *extra_args])
+outputs
+
+# %%
+plot_training(outputs, out=f"{reports_dir}/figures/03_training_curves.png");
+
+# %%
+runs = before_after(outputs, f"{runs_dir}/eval", split=eval_split, question_kind=eval_question_kind, limit=eval_limit)
+table = metrics_table(runs)
+save_table(table, f"03_before_after_{config}", reports_dir)
+table
+
+# %%
+example_completions(runs, n=n_examples)
