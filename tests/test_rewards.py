@@ -140,3 +140,18 @@ def test_iou_distribution_is_logged():
     )
     assert logged["iou/median"] == pytest.approx(0.75)
     assert logged["iou/frac_ge_0.5"] == 1.0 and logged["iou/parse_fail_frac"] == 0.0
+
+
+def test_mask_iou_with_real_grabcut():
+    """The reward through the real weightless segmenter: a bright square on a dark, textured background."""
+    from think2seg.segmenters import build_segmenter
+
+    rng = np.random.default_rng(0)
+    img = (rng.random((64, 64, 3)) * 40).astype(np.uint8)
+    img[16:48, 16:48] = 220
+    gt = np.zeros((64, 64), bool)
+    gt[16:48, 16:48] = True
+    good = format_answer([Instance((14, 14, 49, 49), ((30, 30), (35, 35)))])
+    off = format_answer([Instance((0, 0, 15, 15), ((5, 5), (8, 8)))])
+    r = MaskIoUReward(build_segmenter("grabcut"))([good, off, format_answer([])], image=[img] * 3, gt_mask=[gt] * 3)
+    assert r[0] > 0.9 and r[1] < 0.1 and r[2] == 0.0

@@ -97,14 +97,15 @@ def collect(sam2_dirs: list[str], models_dirs: list[str]) -> dict[str, Any]:
         info["flash_attn"] = _version("flash_attn")
     except Exception:
         info["flash_attn"] = None
-    env_sam2 = os.environ.get("THINK2SEG_SAM2_DIR")
-    sam2_dirs = [*sam2_dirs, *([env_sam2] if env_sam2 else [])]
     try:
         from think2seg.segmenters import find_sam2_checkpoints
+        from think2seg.segmenters.checkpoints import checkpoint_dirs
 
-        info["sam2_checkpoints"] = {
-            k: (str(v) if v else None) for k, v in find_sam2_checkpoints(sam2_dirs).items()
-        }
+        # the options first, then exactly the folders build_segmenter searches ($THINK2SEG_SAM2_DIR, ./checkpoints)
+        search = [*sam2_dirs, *checkpoint_dirs()]
+        info["sam2_search_dirs"] = [str(d) for d in search]
+        found = find_sam2_checkpoints(search)
+        info["sam2_checkpoints"] = {k: (str(v) if v else None) for k, v in found.items()}
     except ImportError as e:
         info["sam2_checkpoints"] = f"segmenters unavailable ({e})"
     env_models = os.environ.get("THINK2SEG_MODELS_DIR")

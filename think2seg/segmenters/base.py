@@ -10,7 +10,7 @@ Prompts are in the pixel space of the image passed to ``set_image`` (x = column,
 its prompt set (the paper's union rule); instances with no box and no points are ignored, so an empty
 prompt set gives an all-False mask of the image size. ``segment(image, prompt_sets)`` is ``set_image`` +
 ``predict``. Implementations are frozen (no gradients), never keep more than a bounded cache, and count
-their work in ``stats`` (``encoder_calls``, ``decoder_calls``, ``fallbacks`` ...).
+their work in ``stats`` (``images`` set, ``encoder_calls``, ``decoder_calls``, ``fallbacks`` ...).
 
 :func:`released_style_segment` is the path of the released code (one embedding per completion,
 instances one by one); the reward benchmark and the tests compare it with the fast path.
@@ -72,6 +72,12 @@ def usable(inst: Instance) -> bool:
     return inst.box is not None or bool(inst.positive) or bool(inst.negative)
 
 
+def instance_key(inst: Instance) -> tuple:
+    """A hashable key of an instance's prompts (identical prompts decode to identical masks)."""
+    box = tuple(int(v) for v in inst.box) if inst.box is not None else None
+    return (box, tuple(tuple(p) for p in inst.positive), tuple(tuple(p) for p in inst.negative))
+
+
 def instance_arrays(inst: Instance) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """SAM-style arrays for one instance, as the released code builds them.
 
@@ -104,6 +110,7 @@ class SegmenterBase:
     def set_image(self, image: np.ndarray) -> None:
         rgb = as_rgb(image)
         key = image_key(rgb)
+        self._count("images")
         self._embed(key, rgb)
         self._key, self._hw = key, (int(rgb.shape[0]), int(rgb.shape[1]))
 
@@ -156,7 +163,7 @@ def segment_many(
     out: list[np.ndarray | None] = [None] * len(images)
     for key, idx in groups.items():
         masks = seg.segment(first[key], [prompt_sets[i] for i in idx])
-        for i, m in zip(idx, masks):
+        for i, m in zip(idx, masks, strict=True):
             out[i] = m
     return out  # type: ignore[return-value]
 

@@ -1,0 +1,224 @@
+"""SAM2 backend through the Segmenter interface: random weights of the real SAM2.1 tiny model, CPU.
+
+Budget: each image-encoder pass costs ~2-4 s here, so the module shares one segmenter (the process-wide
+``build_segmenter`` cache) and one 256x320 image, and counts its encoder passes (~6 in all).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from think2seg.segmenters import ENV_VAR, build_segmenter, image_key, released_style_segment
+from think2seg.segmenters.sam2 import RandomWeightsWarning, SAM2Segmenter
+from think2seg.types import Instance
+
+H, W = 256, 320
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        seg = build_segmenter("sam2:tiny:random", device="cpu")
+    assert seg.decoder_batch == 1  # the CPU default: bit-for-bit the released masks
+    return seg
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    img[40:140, 60:200] = (220, 40, 40)
+    return img
+
+
+# every signature (has box, number of points) the prompt styles produce, plus degenerate ones
+SETS = [
+    [Instance(box=(60, 40, 199, 139), positive=((100, 80), (150, 100))), Instance(box=(10, 150, 120, 250))],
+    [
+        Instance(positive=((250, 60), (280, 90)), negative=((300, 30),)),  # points only, with a negative
+        Instance(box=(200, 120, 310, 240), positive=((250, 180), (260, 200)), negative=((205, 125), (300, 230))),
+        Instance(box=(5, 5, 5, 5)),  # zero area
+        Instance(),  # nothing: ignored
+        Instance(box=(400, 300, 500, 380), positive=((-5, 500), (10, 10))),  # outside the image
+        Instance(box=(30, 30, 90, 70), positive=((40, 40), (60, 50))),  # same signature as SETS[0][0]
+    ],
+    [],
+    [Instance()],
+]
+
+
+def test_random_weights_are_announced_loudly():
+    with pytest.warns(RandomWeightsWarning, match="RANDOM WEIGHTS.*meaningless"):
+        seg = SAM2Segmenter("tiny", "random", device="cpu")
+    assert seg.name == "sam2:tiny:random" and seg._predictor is None  # the model loads lazily
+    with pytest.raises(RuntimeError, match="set_image"):
+        seg.predict([[Instance(box=(1, 1, 5, 5))]])
+
+
+def test_build_segmenter_cache_and_aliases(tiny):
+    assert build_segmenter("sam2:t:random", device="cpu") is tiny
+    assert build_segmenter("sam2:tiny:RANDOM", device="cpu") is tiny
+
+
+def test_fast_path_equals_released_path_bit_for_bit(tiny, image):
+    before = dict(tiny.stats)
+    fast = tiny.segment(image, SETS)
+    assert tiny.stats["encoder_calls"] - before.get("encoder_calls", 0) <= 1
+    assert tiny.stats["decoder_calls"] - before.get("decoder_calls", 0) == 2 + 5  # usable instances
+    released = released_style_segment(tiny, image, SETS)  # encoder per completion, one by one
+    assert len(fast) == len(released) == len(SETS)
+    for f, r in zip(fast, released, strict=True):
+        assert f.shape == (H, W) and f.dtype == bool and r.dtype == bool
+        assert np.array_equal(f, r)
+    assert not fast[2].any() and not fast[3].any()  # [] and [Instance()] give empty masks
+    assert 0 < fast[0].sum() < H * W and 0 < fast[1].sum() < H * W  # a non-trivial comparison...
+    assert not np.array_equal(fast[0], fast[1])  # ... that would catch masks landing in the wrong set
+
+
+def test_batched_decoder_groups_signatures_and_agrees(tiny, image):
+    tiny.set_image(image)
+    one_by_one = tiny.predict(SETS)
+    before = tiny.stats["decoder_calls"]
+    tiny.decoder_batch = 64
+    try:
+        batched = tiny.predict(SETS)
+    finally:
+        tiny.decoder_batch = 1
+    # signatures: (box, 2 pts) x3 across two sets, (box, 0) x2, (no box, 3), (box, 4): 4 decoder calls
+    assert tiny.stats["decoder_calls"] - before == 4
+    for a, b in zip(one_by_one, batched, strict=True):
+        # batched matmuls differ in the last float bit; only pixels with a logit ~0 may flip
+        assert np.count_nonzero(a != b) <= 1e-3 * a.size
+    assert tiny._chunk(20000, 20000) == 1  # the decoder's float masks are capped per call
+
+
+def test_identical_instances_are_decoded_once(tiny, image):
+    tiny.set_image(image)
+    a, b = SETS[0][0], Instance(box=(200, 120, 310, 240))
+    twin = Instance(box=tuple(a.box), positive=tuple(tuple(p) for p in a.positive))  # equal, not the same
+    calls, dups = tiny.stats.get("decoder_calls", 0), tiny.stats.get("duplicates", 0)
+    m_a, m_ab, m_twin = tiny.predict([[a], [a, b, a], [twin]])
+    assert tiny.stats["decoder_calls"] - calls == 2 and tiny.stats["duplicates"] - dups == 3
+    (m_b,) = tiny.predict([[b]])
+    assert np.array_equal(m_a, m_twin) and np.array_equal(m_ab, m_a | m_b)
+
+
+point = st.tuples(st.integers(-30, W + 30), st.integers(-30, H + 30))
+instance = st.builds(
+    Instance,
+    box=st.none() | st.tuples(*[st.integers(-30, W + 30)] * 4),
+    positive=st.lists(point, max_size=2).map(tuple),
+    negative=st.lists(point, max_size=2).map(tuple),
+)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(insts=st.lists(instance, min_size=1, max_size=2))
+def test_union_rule_and_arbitrary_prompts(tiny, image, insts):
+    tiny.set_image(image)
+    union, *singles = tiny.predict([insts] + [[i] for i in insts])
+    assert union.shape == (H, W) and union.dtype == bool
+    assert np.array_equal(union, np.logical_or.reduce(singles))
+
+
+def rss_bytes() -> int:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.slow
+def test_memory_is_stable_over_many_predictions(tiny, image):
+    rng = np.random.default_rng(3)
+
+    def prompts():
+        x, y = int(rng.integers(0, W - 40)), int(rng.integers(0, H - 40))
+        return [[Instance(box=(x, y, x + 39, y + 39), positive=((x + 20, y + 20), (x + 10, y + 25)))]]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # many small ops: 2 threads on a busy 2-core CPU thrash (~8x slower)
+    try:
+        for _ in range(20):  # warm-up: allocator pools, caches
+            tiny.segment(image, prompts())
+        gc.collect()
+        start, calls = rss_bytes(), tiny.stats["decoder_calls"]
+        for _ in range(200):  # set_image (a cache hit) + one decoder call each
+            (mask,) = tiny.segment(image, prompts())
+            assert mask.shape == (H, W)
+        gc.collect()
+        grown = rss_bytes() - start
+    finally:
+        torch.set_num_threads(threads)
+    assert tiny.stats["decoder_calls"] - calls == 200
+    # a leaked float logit map (B, 1, H, W) alone would add 200 x 0.33 MB = 66 MB
+    assert grown < 30 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over 200 predictions"
+
+
+def test_embedding_cache_is_keyed_by_content_and_bounded(tiny, image):
+    # last of the shared-image tests: it evicts `image`
+    tiny.set_image(image)
+    enc = tiny.stats["encoder_calls"]
+    hits = tiny.stats.get("cache_hits", 0)
+    (mask,) = tiny.segment(image.copy(), [SETS[0]])  # same content, another array: cached
+    assert tiny.stats["encoder_calls"] == enc and tiny.stats["cache_hits"] == hits + 1
+    other = image[::-1].copy()
+    tiny.cache_size = 1
+    try:
+        (other_mask,) = tiny.segment(other, [SETS[0]])  # a new image: one encoder pass, `image` evicted
+        assert tiny.stats["encoder_calls"] == enc + 1
+        assert list(tiny._cache) == [image_key(other)]
+        assert not np.array_equal(mask, other_mask)  # the decoder saw the new embedding
+    finally:
+        tiny.cache_size = 4
+
+
+def test_checkpoint_loading_through_the_real_code(tiny, tmp_path, monkeypatch):
+    state = {k: v.clone() for k, v in tiny.predictor.model.state_dict().items()}
+    torch.save({"model": state}, tmp_path / "sam2.1_hiera_tiny.pt")
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    seg = SAM2Segmenter("tiny", device="cpu")  # found by official name in $THINK2SEG_SAM2_DIR
+    assert seg.name == "sam2:tiny" and seg.checkpoint == tmp_path / "sam2.1_hiera_tiny.pt"
+    model = seg.predictor.model
+    loaded = model.state_dict()
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "sam2.1_hiera_tiny.pt").write_bytes(b"<html>not a checkpoint</html>")
+    with pytest.raises(RuntimeError, match=r"could not read SAM2 checkpoint .*bad/sam2\.1_hiera_tiny\.pt"):
+        SAM2Segmenter("tiny", bad, device="cpu").predictor  # noqa: B018
+    state.pop(next(iter(state)))
+    torch.save({"model": state}, bad / "sam2.1_hiera_tiny.pt")
+    with pytest.raises(RuntimeError, match="does not match the SAM2.1 'tiny' model.*1 missing keys"):
+        SAM2Segmenter("tiny", bad / "sam2.1_hiera_tiny.pt", device="cpu").predictor  # noqa: B018
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_batched_path_agrees_with_released(image):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        seg = build_segmenter("sam2:tiny:random", device="cuda")
+    assert seg.decoder_batch > 1
+    fast = seg.segment(image, SETS)
+    released = released_style_segment(seg, image, SETS)
+    assert seg.stats["decoder_calls"] == 4
+    for f, r in zip(fast, released, strict=True):
+        assert isinstance(f, np.ndarray) and f.dtype == bool and f.shape == (H, W)
+        assert np.count_nonzero(f != r) <= 1e-2 * f.size

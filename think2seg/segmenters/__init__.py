@@ -1,0 +1,109 @@
+"""Segmenters: prompts (boxes / points per instance) -> one binary mask per prompt set.
+
+    >>> from think2seg.segmenters import build_segmenter, segment_many
+    >>> seg = build_segmenter("sam2:small")           # doctest: +SKIP  once per process per (spec, device)
+    >>> seg.set_image(image)                          # doctest: +SKIP  (H, W, 3) uint8, cached by content
+    >>> masks = seg.predict([prompts_a, prompts_b])   # doctest: +SKIP  list of (H, W) bool
+    >>> masks = segment_many(seg, images, prompt_sets)   # doctest: +SKIP  the reward batch path
+
+Specs (see ``spec.py``): ``grabcut``, ``sam2``, ``sam2:<size>``, ``sam2:<size>:random``,
+``sam2:<size>:/path/to/ckpt``. Importing this package is light: torch and sam2 load on first build.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from think2seg.segmenters.base import (
+    Segmenter,
+    SegmenterBase,
+    as_rgb,
+    image_key,
+    released_style_segment,
+    segment_many,
+    usable,
+)
+from think2seg.segmenters.checkpoints import (
+    ENV_VAR,
+    OFFICIAL_URL,
+    CheckpointNotFoundError,
+    find_sam2_checkpoints,
+    resolve_sam2_checkpoint,
+)
+from think2seg.segmenters.spec import SAM2_SIZES, SegmenterSpec, parse_segmenter_spec
+
+if TYPE_CHECKING:
+    from think2seg.segmenters.grabcut import GrabCutSegmenter
+    from think2seg.segmenters.sam2 import SAM2Segmenter
+
+__all__ = [
+    "ENV_VAR",
+    "OFFICIAL_URL",
+    "SAM2_SIZES",
+    "CheckpointNotFoundError",
+    "GrabCutSegmenter",
+    "SAM2Segmenter",
+    "Segmenter",
+    "SegmenterBase",
+    "SegmenterSpec",
+    "as_rgb",
+    "build_segmenter",
+    "find_sam2_checkpoints",
+    "image_key",
+    "parse_segmenter_spec",
+    "released_style_segment",
+    "resolve_sam2_checkpoint",
+    "segment_many",
+    "usable",
+]
+
+_BUILT: dict[tuple[str, str], Segmenter] = {}
+_LOCK = threading.Lock()
+
+
+def build_segmenter(spec: str | SegmenterSpec, device: str | None = None) -> Segmenter:
+    """The segmenter for ``spec`` on ``device`` (None: CUDA if available, else CPU), built once per process.
+
+    Raises ``ValueError`` for a malformed spec and
+    :class:`~think2seg.segmenters.checkpoints.CheckpointNotFoundError` for a missing checkpoint (at once;
+    the model itself loads on first use).
+    """
+    parsed = spec if isinstance(spec, SegmenterSpec) else parse_segmenter_spec(spec)
+    if parsed.backend == "grabcut":
+        key = (str(parsed), "cpu")
+    else:
+        from think2seg.segmenters.sam2 import default_device
+
+        ckpt = parsed.checkpoint
+        if ckpt is not None and ckpt != "random":
+            ckpt = str(resolve_sam2_checkpoint(parsed.size, ckpt).resolve())
+        elif ckpt is None:
+            ckpt = str(resolve_sam2_checkpoint(parsed.size).resolve())
+        parsed = SegmenterSpec("sam2", parsed.size, ckpt)
+        key = (str(parsed), device or default_device())
+    with _LOCK:
+        seg = _BUILT.get(key)
+        if seg is None:
+            if parsed.backend == "grabcut":
+                from think2seg.segmenters.grabcut import GrabCutSegmenter
+
+                seg = GrabCutSegmenter()
+            else:
+                from think2seg.segmenters.sam2 import SAM2Segmenter
+
+                seg = SAM2Segmenter(parsed.size, parsed.checkpoint, device=key[1])
+            _BUILT[key] = seg
+    return seg
+
+
+def __getattr__(name: str) -> Any:  # lazy: keep torch / sam2 out of `import think2seg.segmenters`
+    if name == "SAM2Segmenter":
+        from think2seg.segmenters.sam2 import SAM2Segmenter
+
+        return SAM2Segmenter
+    if name == "GrabCutSegmenter":
+        from think2seg.segmenters.grabcut import GrabCutSegmenter
+
+        return GrabCutSegmenter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

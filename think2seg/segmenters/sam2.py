@@ -1,0 +1,273 @@
+"""Frozen SAM2.1 (Meta's ``sam2`` package) with a content-keyed embedding cache and batched decoding.
+
+    >>> seg = SAM2Segmenter("small")                          # doctest: +SKIP  (checkpoint by name)
+    >>> seg = build_segmenter("sam2:tiny:random")             # doctest: +SKIP  (random weights, tests only)
+    >>> masks = seg.segment(image, [prompts_a, prompts_b])   # doctest: +SKIP  one encoder pass for both
+
+Speed: the image encoder runs once per image content (an LRU of ``cache_size`` embeddings keyed by a hash
+of the pixels), not once per completion as released. Instances of all prompt sets are grouped by prompt
+signature ``(has box, number of points)`` (SAM2 needs the same number of points per row of a batch;
+labels 1/0 per point may differ between rows) and decoded ``decoder_batch`` rows per call; identical
+instances (same box and points, common among the G completions of a converged policy) are decoded once.
+``decoder_batch=None`` picks 1 on CPU and 64 on CUDA: on a CPU the mask decoder costs the same per
+instance whether batched or not, and only single-row calls give masks that are bit-for-bit those of the
+released code (batched matmuls change logits in the last float bit, flipping the odd pixel whose logit
+is ~0). On CUDA batching is the point; masks then agree with the released path up to those pixels.
+
+Numerics as released: ``multimask_output=False`` (with sam2's stability fallback), threshold 0, box + all
+points of an instance in one prompt, bilinear upsampling to the image size; ``torch.inference_mode()``,
+bf16 autocast on CUDA only (entered per call, never globally), fp32 on CPU. This module drives
+``SAM2ImagePredictor`` (sam2==1.1.0): it stores/restores the predictor's feature state per cached image
+and calls its ``_prep_prompts``/``_predict``, exactly the code behind the predictor's public ``predict``.
+
+Masks are (H, W) bool in the space of the image passed to ``set_image``. One segmenter holds one
+"current image": it is not thread-safe (use one per thread, or a lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from think2seg.segmenters.base import (
+    ImageKey,
+    SegmenterBase,
+    as_rgb,
+    instance_arrays,
+    instance_key,
+    usable,
+)
+from think2seg.segmenters.checkpoints import resolve_sam2_checkpoint
+from think2seg.segmenters.spec import RANDOM, SAM2_SIZES
+from think2seg.types import Instance, PromptSet
+
+CPU_DECODER_BATCH = 1
+CUDA_DECODER_BATCH = 64
+# cap on the float32 (B, 1, H, W) upsampled logits one decoder call may allocate
+DECODER_BYTES_BUDGET = 1 << 30
+
+
+class RandomWeightsWarning(UserWarning):
+    """SAM2 was built with random weights: masks are meaningless (tests and benchmarks only)."""
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_sam2_model(size: str, checkpoint: str | Path | None, device: str) -> torch.nn.Module:
+    """Build SAM2.1 ``size`` from the package's hydra config, load weights, freeze, eval, move to ``device``.
+
+    The checkpoint (official format ``{"model": state_dict}``) is read before the model is built, so a
+    bad file fails fast. ``checkpoint="random"`` seeds torch's CPU generator with 0 for the init
+    (reproducible random weights) without touching the global RNG state.
+    """
+    from sam2.build_sam import build_sam2
+
+    config = SAM2_SIZES[size][0]
+    if checkpoint == RANDOM:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = build_sam2(config, ckpt_path=None, device="cpu")
+    else:
+        path = Path(checkpoint) if checkpoint is not None else resolve_sam2_checkpoint(size)
+        state = _read_state(path)
+        model = build_sam2(config, ckpt_path=None, device="cpu")
+        expected = model.state_dict()
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+        if missing or unexpected or wrong:
+            raise RuntimeError(
+                f"SAM2 checkpoint {path} does not match the SAM2.1 '{size}' model (wrong size, or not a "
+                f"SAM 2.1 checkpoint?): {len(missing)} missing keys {missing[:3]}, {len(unexpected)} "
+                f"unexpected keys {unexpected[:3]}, {len(wrong)} shape mismatches {wrong[:3]}"
+            )
+        model.load_state_dict(state, strict=True)
+        del state, expected
+    model = model.to(device).eval()
+    model.requires_grad_(False)
+    return model
+
+
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise RuntimeError(f"could not read SAM2 checkpoint {path}: {type(e).__name__}: {e}") from e
+    state = obj.get("model", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict):
+        raise RuntimeError(f"SAM2 checkpoint {path} holds no state dict (expected {{'model': state_dict}})")
+    return state
+
+
+class SAM2Segmenter(SegmenterBase):
+    """SAM2.1 behind the :class:`~think2seg.segmenters.base.Segmenter` protocol.
+
+    ``checkpoint``: None (found by official name, see ``checkpoints.py``), ``"random"``, or a file/folder.
+    The checkpoint path is resolved at construction (a missing file fails fast); the model loads on the
+    first ``set_image``. ``stats`` counts ``encoder_calls``, ``decoder_calls``, ``cache_hits``, ``duplicates``.
+    """
+
+    def __init__(
+        self,
+        size: str = "small",
+        checkpoint: str | Path | None = None,
+        device: str | None = None,
+        decoder_batch: int | None = None,
+        cache_size: int = 4,
+    ) -> None:
+        super().__init__()
+        if size not in SAM2_SIZES:
+            raise ValueError(f"unknown SAM2 size {size!r}; expected one of {', '.join(SAM2_SIZES)}")
+        self.size = size
+        self.device = torch.device(device or default_device())
+        self.random = checkpoint == RANDOM
+        if self.random:
+            self.checkpoint: Path | str = RANDOM
+            warnings.warn(
+                f"SAM2 '{size}' is built with RANDOM WEIGHTS: its masks are meaningless; use this only for "
+                "tests and benchmarks (pass a checkpoint or set THINK2SEG_SAM2_DIR for real masks)",
+                RandomWeightsWarning,
+                stacklevel=2,
+            )
+        else:
+            self.checkpoint = resolve_sam2_checkpoint(size, checkpoint)
+        self.name = f"sam2:{size}:random" if self.random else f"sam2:{size}"
+        if decoder_batch is None:
+            decoder_batch = CUDA_DECODER_BATCH if self.device.type == "cuda" else CPU_DECODER_BATCH
+        if decoder_batch < 1:
+            raise ValueError(f"decoder_batch must be >= 1, got {decoder_batch}")
+        self.decoder_batch = int(decoder_batch)
+        self.cache_size = max(1, int(cache_size))
+        self._cache: OrderedDict[ImageKey, tuple[dict[str, Any], tuple[int, int]]] = OrderedDict()
+        self._predictor: Any = None
+
+    # -- model -------------------------------------------------------------------------------------------
+    @property
+    def predictor(self) -> Any:
+        """The package's ``SAM2ImagePredictor`` over the frozen model (built on first use)."""
+        if self._predictor is None:
+            from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+            with warnings.catch_warnings():  # sam2's transforms use torch.jit.script (deprecated)
+                warnings.simplefilter("ignore", FutureWarning)
+                model = load_sam2_model(self.size, self.checkpoint, str(self.device))
+                self._predictor = SAM2ImagePredictor(model)
+        return self._predictor
+
+    def _ctx(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if self.device.type == "cuda":
+            stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+        return stack
+
+    # -- embedding ---------------------------------------------------------------------------------------
+    def _embed(self, key: ImageKey, image: np.ndarray) -> None:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            self._count("cache_hits")
+            return
+        pred = self.predictor
+        with self._ctx():
+            pred.set_image(image)
+        self._count("encoder_calls")
+        self._cache[key] = (pred._features, (int(image.shape[0]), int(image.shape[1])))
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def _activate(self) -> Any:
+        """Point the predictor at the cached features of the current image."""
+        assert self._key is not None
+        features, hw = self._cache[self._key]
+        pred = self.predictor
+        pred._features, pred._orig_hw = features, [hw]
+        pred._is_image_set, pred._is_batch = True, False
+        return pred
+
+    def clear_cache(self) -> None:
+        super().clear_cache()
+        self._cache.clear()
+        if self._predictor is not None:
+            self._predictor.reset_predictor()
+
+    # -- decoding ----------------------------------------------------------------------------------------
+    def _chunk(self, h: int, w: int) -> int:
+        return max(1, min(self.decoder_batch, DECODER_BYTES_BUDGET // (4 * h * w)))
+
+    def _decode(self, pred: Any, rows: Sequence[Instance]) -> np.ndarray:
+        """Masks (B, H, W) bool for B instances of one signature, in one decoder call."""
+        arrays = [instance_arrays(inst) for inst in rows]
+        coords = labels = boxes = None
+        if arrays[0][0] is not None:
+            coords = np.stack([a[0] for a in arrays])  # (B, N, 2)
+            labels = np.stack([a[1] for a in arrays])  # (B, N)
+        if arrays[0][2] is not None:
+            boxes = np.stack([a[2] for a in arrays])  # (B, 4)
+        _, unnorm_coords, point_labels, unnorm_box = pred._prep_prompts(
+            coords, labels, boxes, None, normalize_coords=True
+        )
+        masks, _, _ = pred._predict(
+            unnorm_coords, point_labels, unnorm_box, None, multimask_output=False, return_logits=False
+        )
+        self._count("decoder_calls")
+        return masks[:, 0].cpu().numpy()
+
+    def predict(self, prompt_sets: Sequence[PromptSet]) -> list[np.ndarray]:
+        h, w = self._require_image()
+        out = self._empty_masks(len(prompt_sets))
+        # signature -> {prompt key: (instance, owning prompt-set indices)}; identical prompts decode once
+        groups: dict[tuple[bool, int], dict[tuple, tuple[Instance, list[int]]]] = {}
+        for s, prompts in enumerate(prompt_sets):
+            for inst in prompts:
+                if usable(inst):
+                    sig = (inst.box is not None, len(inst.positive) + len(inst.negative))
+                    groups.setdefault(sig, {}).setdefault(instance_key(inst), (inst, []))[1].append(s)
+        if not groups:
+            return out
+        chunk = self._chunk(h, w)
+        with self._ctx():
+            pred = self._activate()
+            for uniq in groups.values():
+                rows = list(uniq.values())
+                self._count("duplicates", sum(len(owners) - 1 for _, owners in rows))
+                for start in range(0, len(rows), chunk):
+                    part = rows[start : start + chunk]
+                    masks = self._decode(pred, [inst for inst, _ in part])
+                    for (_, owners), m in zip(part, masks, strict=True):
+                        for s in owners:
+                            np.logical_or(out[s], m, out=out[s])
+        return out
+
+    # -- the released path -------------------------------------------------------------------------------
+    def segment_released(self, image: np.ndarray, prompt_sets: Sequence[PromptSet]) -> list[np.ndarray]:
+        """As released: ``set_image`` per prompt set (completion), public ``predict`` per instance, OR-union.
+
+        Uses the package's public predictor API only and leaves this segmenter's cache untouched. A prompt
+        set without usable instances gives an empty mask without an encoder pass.
+        """
+        rgb = as_rgb(image)
+        pred = self.predictor
+        out = []
+        with self._ctx():
+            for prompts in prompt_sets:
+                union = np.zeros(rgb.shape[:2], dtype=bool)
+                todo = [inst for inst in prompts if usable(inst)]
+                if todo:  # the released reward never calls SAM for an empty answer
+                    pred.set_image(rgb)
+                for inst in todo:
+                    coords, labels, box = instance_arrays(inst)
+                    masks, _, _ = pred.predict(
+                        point_coords=coords, point_labels=labels, box=box, multimask_output=False
+                    )
+                    union |= masks[0] > 0
+                out.append(union)
+        return out

@@ -1,0 +1,86 @@
+"""Segmenter spec strings: one text names a backend, its size and its weights, everywhere.
+
+    grabcut                      weightless OpenCV GrabCut (the embedded default)
+    sam2                         = sam2:small (the paper's SAM2.1 Hiera-S), checkpoint found by name
+    sam2:<size>                  checkpoint found in $THINK2SEG_SAM2_DIR or ./checkpoints (official names)
+    sam2:<size>:random           RANDOM weights of the real model: tests and benchmarks only
+    sam2:<size>:/path/to/file.pt a checkpoint file, or a folder holding the official file name
+
+Sizes: tiny (t), small (s), base+ (b+, base_plus, base-plus), large (l).
+
+>>> parse_segmenter_spec("sam2:s")
+SegmenterSpec(backend='sam2', size='small', checkpoint=None)
+>>> str(parse_segmenter_spec("sam2:b+:random"))
+'sam2:base+:random'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RANDOM = "random"
+BACKENDS = ("grabcut", "sam2")
+DEFAULT_SAM2_SIZE = "small"
+
+# size -> (hydra config inside the sam2 package, official checkpoint file name)
+SAM2_SIZES: dict[str, tuple[str, str]] = {
+    "tiny": ("configs/sam2.1/sam2.1_hiera_t.yaml", "sam2.1_hiera_tiny.pt"),
+    "small": ("configs/sam2.1/sam2.1_hiera_s.yaml", "sam2.1_hiera_small.pt"),
+    "base+": ("configs/sam2.1/sam2.1_hiera_b+.yaml", "sam2.1_hiera_base_plus.pt"),
+    "large": ("configs/sam2.1/sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt"),
+}
+_SIZE_ALIASES = {
+    "t": "tiny",
+    "s": "small",
+    "b+": "base+",
+    "base": "base+",
+    "base_plus": "base+",
+    "base-plus": "base+",
+    "baseplus": "base+",
+    "l": "large",
+}
+SPEC_HELP = (
+    "segmenter spec: 'grabcut', 'sam2', 'sam2:<size>', 'sam2:<size>:random' or 'sam2:<size>:<checkpoint>' "
+    f"with <size> one of {', '.join(SAM2_SIZES)}"
+)
+
+
+@dataclass(frozen=True)
+class SegmenterSpec:
+    """A parsed spec. ``checkpoint`` is None (find by official name), ``"random"``, or a user path."""
+
+    backend: str
+    size: str | None = None
+    checkpoint: str | None = None
+
+    @property
+    def random(self) -> bool:
+        return self.checkpoint == RANDOM
+
+    def __str__(self) -> str:
+        parts = [self.backend] + [p for p in (self.size, self.checkpoint) if p is not None]
+        return ":".join(parts)
+
+
+def parse_segmenter_spec(spec: str) -> SegmenterSpec:
+    """Parse ``backend[:size[:checkpoint]]``; raises ``ValueError`` naming the bad part."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"empty segmenter spec; expected a {SPEC_HELP}")
+    parts = spec.strip().split(":", 2)
+    backend = parts[0].strip().lower()
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown segmenter backend {parts[0]!r} in spec {spec!r}; expected a {SPEC_HELP}")
+    if backend == "grabcut":
+        if len(parts) > 1:
+            raise ValueError(f"segmenter 'grabcut' takes no size or checkpoint (got {spec!r})")
+        return SegmenterSpec("grabcut")
+    size = parts[1].strip().lower() if len(parts) > 1 and parts[1].strip() else DEFAULT_SAM2_SIZE
+    size = _SIZE_ALIASES.get(size, size)
+    if size not in SAM2_SIZES:
+        raise ValueError(f"unknown SAM2 size {parts[1]!r} in spec {spec!r}; expected a {SPEC_HELP}")
+    checkpoint = None
+    if len(parts) > 2 and parts[2].strip():
+        raw = parts[2].strip()
+        checkpoint = RANDOM if raw.lower() == RANDOM else str(Path(raw).expanduser())
+    return SegmenterSpec("sam2", size, checkpoint)
