@@ -1,0 +1,139 @@
+"""The embedded tiny prompter: builders, save/reload through the ``tiny:/path`` code, batched generation,
+seeded sampling, warm-start targets and whitening, and the shipped checkpoint."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from think2seg.parsing import parse_completion  # noqa: E402
+from think2seg.prompters.tiny import ASSET_DIR, TinyPrompter, from_spec  # noqa: E402
+from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer  # noqa: E402
+from think2seg.prompts import format_answer  # noqa: E402
+from think2seg.types import Sample  # noqa: E402
+from think2seg.warmstart import mask_instances, whiten_merger  # noqa: E402
+
+TEXTS = [
+    "Segment the storage tanks in this image.",
+    "Where could a plane take off?",
+    "<think>The request refers to runways.</think>",
+]
+
+
+def _samples(tmp_path, n=3, size=96):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        p = tmp_path / f"img{i}.png"
+        cv2.imwrite(str(p), img)
+        mask = np.zeros((size, size), bool)
+        mask[10:30, 20:50] = True
+        out.append(
+            Sample(id=f"s{i}", image_id=f"img{i}", question=TEXTS[i % 2], image_path=p, dataset="t", split="val",
+                   extra={"category": "storage_tank", "kind": "explicit"}, mask_loader=lambda m=mask: m)
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    tok = train_bpe_tokenizer(TEXTS * 5, vocab_size=300, number_tokens=56)
+    build_tiny_qwen2_5_vl(tok, d, image_size=56)
+    return d
+
+
+def test_tokenizer_number_tokens_and_roundtrip():
+    tok = train_bpe_tokenizer(TEXTS, vocab_size=300, number_tokens=112)
+    ids = tok("[[12, 100], [7, 111]]")["input_ids"]
+    assert tok.convert_tokens_to_ids("100") in ids and tok.convert_tokens_to_ids("111") in ids
+    assert tok.decode(ids) == "[[12, 100], [7, 111]]"
+    for special in ("<|im_start|>", "<|image_pad|>", "<|vision_start|>"):
+        assert tok.convert_tokens_to_ids(special) != tok.unk_token_id
+
+
+def test_reload_and_generate_batch(tiny_dir, tmp_path):
+    p = from_spec(f"tiny:{tiny_dir}")
+    assert p.image_size == (56, 56) and p.name.startswith("tiny:")
+    p.max_new_tokens = 8
+    samples = _samples(tmp_path)
+    greedy = p.generate(samples)
+    assert len(greedy) == 3 and all(len(g) == 1 and isinstance(g[0], str) for g in greedy)
+    assert p.generate(samples[:1])[0] == greedy[0]  # batching / left padding does not change greedy output
+    a = p.generate(samples, n=2, temperature=1.0, seed=3)
+    b = p.generate(samples, n=2, temperature=1.0, seed=3)
+    assert a == b and all(len(x) == 2 for x in a)
+    # the chat template renders the compact messages with the image first, as Qwen2.5-VL does
+    text = p.prompt_text("Where could a plane take off?")
+    assert text.index("<|vision_start|><|image_pad|><|vision_end|>") < text.index("Where could")
+    assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_bad_paths_name_the_path():
+    with pytest.raises(FileNotFoundError, match="/missing/dir"):
+        from_spec("tiny:/missing/dir")
+    with pytest.raises(ValueError, match="tiny:"):
+        from_spec("tiny:")
+
+
+def test_mask_instances_targets():
+    m = np.zeros((56, 56), bool)
+    m[5:15, 30:50] = True
+    m[30:40, 2:12] = True
+    inst = mask_instances(m)
+    assert [i.box for i in inst] == [(30, 5, 49, 14), (2, 30, 11, 39)]
+    for i in inst:
+        assert all(m[y, x] for x, y in i.positive) and len(i.positive) == 2
+    text = format_answer(inst, "The request refers to buildings.")
+    r = parse_completion(text, style="bbox+2pos", image_size=56)
+    assert r.format_ok and [i.box for i in r.instances] == [i.box for i in inst]
+
+
+def test_whitening_is_folded_into_standard_weights(tiny_dir):
+    from think2seg.prompters.tiny import load_tiny
+    from think2seg.warmstart import _pixel_batch, vision_features
+
+    model, proc = load_tiny(tiny_dir)
+    rng = np.random.default_rng(1)
+    imgs = [rng.integers(0, 255, (56, 56, 3), dtype=np.uint8) for _ in range(40)]
+    whiten_merger(model, proc, imgs)
+    with torch.no_grad():
+        f = vision_features(model, *_pixel_batch(proc, imgs)).double()
+    assert f.mean(0).abs().max() < 1e-3
+    assert abs(f.var(0).mean().item() - 1) < 0.5  # unit scale (eigenvalue floor keeps some dims below 1)
+
+
+def test_shipped_checkpoint_gives_parseable_output(tmp_path):
+    import cv2
+
+    from think2seg.data.scenes import render_scene
+
+    assert (ASSET_DIR / "config.json").is_file(), (
+        f"shipped checkpoint missing in {ASSET_DIR}: python -m think2seg.warmstart --config "
+        "configs/warmstart.yaml --out think2seg/assets/tiny_prompter"
+    )
+    p = TinyPrompter()
+    assert p.name == "tiny" and p.image_size == (112, 112)
+    rng = np.random.default_rng(5)
+    samples = []
+    for i, (cat, q) in enumerate([("storage_tank", "Segment the storage tanks in this image."),
+                                  ("runway", "Where could a plane take off?")]):
+        scene = render_scene(rng, 256, target=cat)
+        path = tmp_path / f"synth{i}.png"
+        cv2.imwrite(str(path), scene.image[:, :, ::-1])
+        samples.append(Sample(id=str(i), image_id=str(i), question=q, image_path=path, dataset="synth", split="val"))
+    outs = p.generate(samples)
+    for (text,) in outs:
+        r = parse_completion(text, style="bbox+2pos", image_size=p.image_size)
+        assert r.format_ok, text
+    assert "storage tanks" in parse_completion(outs[0][0]).think  # the category is copied into <think>
