@@ -9,10 +9,10 @@
     >>> p.generate(samples, n=8, temperature=1.0, seed=0)  # 8 seeded samples per sample
 
 Prompter spec strings: ``tiny`` (shipped checkpoint) and ``tiny:/path`` (see :func:`from_spec`).
-The model is driven exactly as a real Qwen2.5-VL: messages from :func:`think2seg.prompts.build_messages`
+:class:`TinyPrompter` is an :class:`~think2seg.prompters.hf.HFPrompter` (family ``qwen2.5-vl``), so the
+model is driven exactly as a real Qwen2.5-VL: messages from :func:`think2seg.prompts.build_messages`
 (template ``compact`` unless the checkpoint's ``think2seg_prompter.json`` says otherwise) rendered by the
-processor's chat template, the image (resized to ``image_size`` first) through the processor, batched
-left-padded ``generate``. Rebuild the shipped checkpoint with ``python -m think2seg.warmstart``.
+processor's chat template, the image squashed to ``image_size`` first, batched left-padded ``generate``. Rebuild the shipped checkpoint with ``python -m think2seg.warmstart``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from think2seg.types import Sample
+from think2seg.prompters.hf import HFPrompter
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,14 @@ def processor_image_size(processor) -> int:
     return int(round(math.sqrt(pixels)))
 
 
-class TinyPrompter:
-    """A Qwen2.5-VL checkpoint (default: the shipped tiny one) as a :class:`~think2seg.prompters.base.Prompter`."""
+class TinyPrompter(HFPrompter):
+    """A tiny-Qwen2.5-VL checkpoint (default: the shipped one) driven by :class:`HFPrompter`.
+
+    Only the defaults differ: the checkpoint dir defaults to the package asset, and the template, style,
+    input size and completion budget come from the checkpoint's ``think2seg_prompter.json`` (written by
+    the warm start and by ``think2seg train``) unless given. Loading, batching, left padding, seeding
+    and decoding are HFPrompter's, so a tiny model is evaluated exactly as a real Qwen2.5-VL is.
+    """
 
     def __init__(
         self,
@@ -86,88 +92,28 @@ class TinyPrompter:
         max_new_tokens: int | None = None,
         template: str | None = None,
         style: str | None = None,
+        image_size: int | Sequence[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.path = Path(path) if path is not None else ASSET_DIR
-        _check_dir(self.path)  # fail early with a clear message; weights load lazily
-        meta = read_meta(self.path)
-        self.template = template or meta.get("template", "compact")
-        self.style = style or meta.get("style", "bbox+2pos")
-        self.batch_size = batch_size
-        self.max_new_tokens = max_new_tokens or int(meta.get("max_new_tokens", 200))
-        self.name = "tiny" if path is None else f"tiny:{self.path}"
-        self._model = None
-        self._processor = None
-        size = meta.get("image_size")
+        ckpt = _check_dir(Path(path) if path is not None else ASSET_DIR)
+        meta = read_meta(ckpt)
+        size = image_size or meta.get("image_size")
         if size is None:
             from transformers import AutoProcessor
 
-            size = processor_image_size(AutoProcessor.from_pretrained(self.path, local_files_only=True))
-        self.image_size = (int(size), int(size))
-
-    # -- loading -------------------------------------------------------------------------------------
-    def load(self):
-        if self._model is None:
-            self._model, self._processor = load_tiny(self.path)
-        return self._model, self._processor
-
-    @property
-    def model(self):
-        return self.load()[0]
-
-    @property
-    def processor(self):
-        return self.load()[1]
-
-    # -- inputs --------------------------------------------------------------------------------------
-    def prompt_text(self, question: str) -> str:
-        from think2seg.prompts import build_messages
-
-        msgs = build_messages(question, self.style, self.template)
-        return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-
-    def model_image(self, sample: Sample):
-        """The sample's image resized to ``image_size`` (a PIL image, what the processor receives)."""
-        from PIL import Image
-
-        from think2seg.geometry import resize_image
-
-        return Image.fromarray(resize_image(sample.load_image(), self.image_size))
-
-    # -- generation ----------------------------------------------------------------------------------
-    def generate(
-        self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0, seed: int = 0
-    ) -> list[list[str]]:
-        import torch
-
-        model, processor = self.load()
-        if n > 1 and temperature <= 0:
-            raise ValueError("n > 1 needs temperature > 0 (greedy decoding gives n identical completions)")
-        out: list[list[str]] = []
-        eos = model.generation_config.eos_token_id
-        for start in range(0, len(samples), self.batch_size):
-            chunk = samples[start : start + self.batch_size]
-            texts = [self.prompt_text(s.question) for s in chunk]
-            images = [self.model_image(s) for s in chunk]
-            inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
-            kwargs: dict[str, Any] = dict(
-                max_new_tokens=self.max_new_tokens,
-                eos_token_id=eos,
-                pad_token_id=processor.tokenizer.pad_token_id,
-            )
-            if temperature > 0:
-                kwargs.update(do_sample=True, temperature=float(temperature), top_k=0, top_p=1.0,
-                              num_return_sequences=n)
-                torch.manual_seed(seed + start)
-            else:
-                kwargs.update(do_sample=False)
-            with torch.inference_mode():
-                ids = model.generate(**inputs, **kwargs)
-            texts_out = processor.batch_decode(ids[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-            k = n if temperature > 0 else 1
-            for i in range(len(chunk)):
-                got = [t.strip() for t in texts_out[i * k : (i + 1) * k]]
-                out.append(got if k == n else got * n)
-        return out
+            size = processor_image_size(AutoProcessor.from_pretrained(ckpt, local_files_only=True))
+        super().__init__(
+            ckpt,
+            family="qwen2.5-vl",
+            image_size=size,
+            style=style or meta.get("style", "bbox+2pos"),
+            template=template or meta.get("template", "compact"),
+            max_new_tokens=max_new_tokens or int(meta.get("max_new_tokens", 200)),
+            batch_size=batch_size,
+            **kwargs,
+        )
+        self.path = ckpt
+        self.name = "tiny" if path is None else f"tiny:{ckpt}"
 
 
 def from_spec(spec: str) -> TinyPrompter:
