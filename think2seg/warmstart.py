@@ -356,9 +356,8 @@ def fold_head_into_merger(model, head) -> None:
         lin.bias.copy_(b)
 
 
-def standardize_merger(model, processor, images: Sequence[np.ndarray], scale: float = 1.0) -> dict:
-    """Per-dimension centring and unit variance of the image tokens (no rotation), folded into
-    ``visual.merger.mlp[2]``; constant dims stay 0."""
+def _merged_features(model, processor, images: Sequence[np.ndarray]):
+    """(N_tokens, D) float64 merged image-token features of ``images``, in batches of 64."""
     import torch
 
     feats = []
@@ -366,7 +365,15 @@ def standardize_merger(model, processor, images: Sequence[np.ndarray], scale: fl
         for i in range(0, len(images), 64):
             pv, thw = _pixel_batch(processor, images[i : i + 64])
             feats.append(vision_features(model, pv, thw).double())
-    x = torch.cat(feats)
+    return torch.cat(feats)
+
+
+def standardize_merger(model, processor, images: Sequence[np.ndarray], scale: float = 1.0) -> dict:
+    """Per-dimension centring and unit variance of the image tokens (no rotation), folded into
+    ``visual.merger.mlp[2]``; constant dims stay 0."""
+    import torch
+
+    x = _merged_features(model, processor, images)
     mu, sd = x.mean(0), x.std(0)
     inv = torch.where(sd > 1e-6, scale / sd.clamp_min(1e-6), torch.zeros_like(sd))
     lin = model.model.visual.merger.mlp[2]
@@ -381,12 +388,7 @@ def whiten_merger(model, processor, images: Sequence[np.ndarray], scale: float =
     """ZCA-whiten the merged image-token features, folded into ``visual.merger.mlp[2]`` (standard weights)."""
     import torch
 
-    feats = []
-    with torch.no_grad():
-        for i in range(0, len(images), 64):
-            pv, thw = _pixel_batch(processor, images[i : i + 64])
-            feats.append(vision_features(model, pv, thw).double())
-    x = torch.cat(feats)
+    x = _merged_features(model, processor, images)
     mu = x.mean(0)
     cov = torch.cov((x - mu).T)
     evals, evecs = torch.linalg.eigh(cov)
