@@ -17,7 +17,8 @@
 # Prompter + segmenter pairs evaluated without any GRPO training. On the **embedded** profile
 # (SynthEarth, GrabCut) the oracle prompter (prompts derived from the ground-truth mask) is the
 # segmenter's ceiling and the warm-started tiny prompter, which has only seen explicit questions, is
-# the floor on implicit ones. On the **paper** profile, point `prompters` at Qwen2.5-VL-3B/7B
+# the floor on implicit ones; the constant box answers every question with the same near-whole-image
+# prompt (a trained prompter only reasons if it beats that). On the **paper** profile, point `prompters` at Qwen2.5-VL-3B/7B
 # (`hf:/path`) and `segmenter` at `sam2:small` for the Table 3 rows. Every run is resumable and
 # lands in `runs_dir/<label>/` (records.jsonl, metrics.json, config.json).
 
@@ -27,6 +28,7 @@ split = "val"
 prompters = {
     "oracle (components)": "oracle?image_size=256",
     "oracle (whole mask)": "oracle:whole?image_size=256",
+    "constant box (no question)": "fixed?image_size=112",
     "tiny warm start": "tiny",
 }
 question_kinds = ["explicit", "implicit"]  # [None] for datasets without kinds (EarthReason)

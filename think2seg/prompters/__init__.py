@@ -15,6 +15,8 @@ Spec grammar: ``KIND[:ARG][?key=value&key=value...]``.
   ``image_size``, ``max_instances``, ``min_area``, ``neg_margin``).
 - ``tiny`` | ``tiny:PATH`` -> :class:`think2seg.prompters.tiny.TinyPrompter` (imported lazily; options:
   ``batch_size``, ``max_new_tokens``, ``template``, ``style``).
+- ``fixed`` -> :class:`think2seg.prompters.fixed.FixedPrompter`, the same prompts for every question
+  (options ``box`` and ``points`` as comma-separated fractions of the image, ``style``, ``image_size``).
 - ``hf:PATH_OR_HUB_ID`` -> :class:`HFPrompter` (options: every keyword of its constructor, e.g.
   ``family``, ``image_size``, ``style``, ``template``, ``dtype``, ``device``, ``attn_implementation``,
   ``max_new_tokens``, ``trust_remote_code``, ``batch_size``).
@@ -43,7 +45,7 @@ __all__ = [
     "parse_spec",
 ]
 
-KINDS = ("oracle", "tiny", "hf")
+KINDS = ("oracle", "tiny", "hf", "fixed")
 
 
 def _value(key: str, raw: str) -> Any:
@@ -99,6 +101,10 @@ def build_prompter(spec: str, **kwargs: Any) -> Prompter:
     try:
         if kind == "oracle":
             return OraclePrompter(mode=arg or "components", **options)
+        if kind == "fixed":
+            from think2seg.prompters.fixed import FixedPrompter
+
+            return FixedPrompter(**options)
         if kind == "tiny":
             from think2seg.prompters import tiny
 
