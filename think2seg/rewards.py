@@ -141,13 +141,13 @@ class JsonFormatReward(_ParsingReward):
         gt_mask: Any = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        parsed = self._parse(completions, _sizes(image, len(completions)))
+        sizes = _sizes(image, len(completions))
+        parsed = self._parse(completions, sizes)
         out: list[float | None] = []
         for k, r in enumerate(parsed):
             ok = r.json_ok
             if ok and r.is_empty and not self.empty_json_ok_on_target and gt_mask is not None:
-                size = _sizes(image, len(completions))[k]
-                ok = not load_gt_mask(gt_mask[k], size).any()
+                ok = not load_gt_mask(gt_mask[k], sizes[k]).any()
             out.append(1.0 if ok else 0.0)
         return out
 
