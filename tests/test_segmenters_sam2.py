@@ -1,7 +1,8 @@
 """SAM2 backend through the Segmenter interface: random weights of the real SAM2.1 tiny model, CPU.
 
 Budget: each image-encoder pass costs ~2-4 s here, so the module shares one segmenter (the process-wide
-``build_segmenter`` cache) and one 256x320 image, and counts its encoder passes (~6 in all).
+``build_segmenter`` cache) and one 256x320 image (plus its mirror image for the cached decoder's
+image switching), and counts its encoder passes (~8 in all).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from think2seg.segmenters import ENV_VAR, build_segmenter, image_key, released_style_segment
+from think2seg.segmenters.base import instance_arrays
 from think2seg.segmenters.sam2 import RandomWeightsWarning, SAM2Segmenter
+from think2seg.segmenters.sam2_decoder import SAM2_SOURCE_DIGEST, CachedDecoder, source_digest
 from think2seg.types import Instance
 
 H, W = 256, 320
@@ -129,6 +132,96 @@ def test_union_rule_and_arbitrary_prompts(tiny, image, insts):
     union, *singles = tiny.predict([insts] + [[i] for i in insts])
     assert union.shape == (H, W) and union.dtype == bool
     assert np.array_equal(union, np.logical_or.reduce(singles))
+
+
+def random_instances(rng: np.random.Generator, n: int) -> list[Instance]:
+    """``n`` instances cycling through the prompt kinds: box only, positive points, mixed points, negative
+    points only, box + positives, box + mixed, box + negatives; corners and points may lie off the image."""
+    kinds = [(True, 0, 0), (False, 2, 0), (False, 1, 2), (False, 0, 1), (True, 2, 0), (True, 1, 1), (True, 0, 2)]
+
+    def pt():
+        return int(rng.integers(-20, W + 20)), int(rng.integers(-20, H + 20))
+
+    out = []
+    for i in range(n):
+        box, pos, neg = kinds[i % len(kinds)]
+        (x1, y1), (x2, y2) = pt(), pt()
+        out.append(Instance(box=(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)) if box else None,
+                            positive=tuple(pt() for _ in range(pos)), negative=tuple(pt() for _ in range(neg))))
+    return out
+
+
+def assert_cached_equals_predictor(seg, inst):
+    """The segmenter's mask (cached decoder) and its logits equal ``SAM2ImagePredictor._predict``'s exactly."""
+    (mask,) = seg.predict([[inst]])
+    with seg._ctx():
+        pred, entry = seg._activate()
+        _, coords, labels, box = pred._prep_prompts(*instance_arrays(inst), None, normalize_coords=True)
+        ref = pred._predict(coords, labels, box, None, multimask_output=False, return_logits=True)[0]
+        got = seg._decoder.predict(entry.prep, coords, labels, box, entry.hw, return_logits=True)
+    assert got.shape == ref.shape == (1, 1, H, W) and got.dtype == ref.dtype == torch.float32
+    assert torch.equal(got, ref), f"{inst}: max |diff| {(got - ref).abs().max().item():.3g}"
+    assert np.array_equal(mask, (ref > 0)[0, 0].numpy())
+
+
+def test_cached_decoder_logits_equal_the_predictors_bit_for_bit(tiny, image):
+    assert tiny.decoder_path == "cached"
+    mirror = np.ascontiguousarray(image[:, ::-1])  # a second image: one more encoder pass
+    rng = np.random.default_rng(11)
+    cached, calls = tiny.stats.get("cached_decodes", 0), tiny.stats.get("decoder_calls", 0)
+    preps = {}
+    for img in (image, mirror, image):  # switching images: each keeps its own per-image tensors
+        tiny.set_image(img)
+        for inst in random_instances(rng, 14):
+            assert_cached_equals_predictor(tiny, inst)
+        prep = tiny._cache[image_key(img)].prep
+        assert preps.setdefault(image_key(img), prep) is prep  # made once per cached image
+    assert prep.nbytes == 14 * 2**20  # the extra memory per image, documented in sam2.py
+    assert tiny.stats["cached_decodes"] - cached == tiny.stats["decoder_calls"] - calls == 3 * 14
+    tiny.cache_size = 1
+    try:
+        enc = tiny.stats["encoder_calls"]
+        tiny.set_image(mirror)  # a cache hit that evicts `image` and its tensors
+        assert list(tiny._cache) == [image_key(mirror)]
+        tiny.set_image(image)  # encoded again; its tensors are made again on its first decode
+        assert tiny.stats["encoder_calls"] == enc + 1 and list(tiny._cache) == [image_key(image)]
+        for inst in random_instances(rng, 7):
+            assert_cached_equals_predictor(tiny, inst)
+        assert tiny._cache[image_key(image)].prep is not preps[image_key(image)]
+    finally:
+        tiny.cache_size = 4
+
+
+def test_cached_decoder_only_mirrors_the_sam2_code_it_was_written_for(tiny, image, monkeypatch):
+    from sam2.modeling.sam.transformer import Attention
+
+    pred = tiny.predictor
+    assert source_digest(pred) == SAM2_SOURCE_DIGEST and CachedDecoder.build(pred) is not None
+    tiny.set_image(image)
+    prompts = [[SETS[0][0]], [SETS[1][0]]]
+    cached = tiny.predict(prompts)
+    original = Attention.forward
+
+    def forward(self, q, k, v):  # any change to a mirrored method, e.g. another sam2 version
+        return original(self, q, k, v)
+
+    monkeypatch.setattr(Attention, "forward", forward)
+    assert source_digest(pred) != SAM2_SOURCE_DIGEST and CachedDecoder.build(pred) is None
+    monkeypatch.setattr(tiny, "_decoder", None)  # what the segmenter holds after such a build
+    assert tiny.decoder_path.startswith("predictor (sam2's decoder code differs")
+    before = dict(tiny.stats)
+    fallback = tiny.predict(prompts)  # every row through SAM2ImagePredictor._predict
+    assert tiny.stats["cached_decodes"] == before["cached_decodes"]
+    assert tiny.stats["decoder_calls"] == before["decoder_calls"] + 2
+    assert all(np.array_equal(a, b) for a, b in zip(cached, fallback, strict=True))
+    monkeypatch.undo()
+    tiny.cached_decoder = False
+    try:
+        assert tiny.decoder_path == "predictor (cached_decoder=False)"
+        assert all(np.array_equal(a, b) for a, b in zip(cached, tiny.predict(prompts), strict=True))
+        assert tiny.stats["cached_decodes"] == before["cached_decodes"]
+    finally:
+        tiny.cached_decoder = True
 
 
 def rss_bytes() -> int:

@@ -10,9 +10,12 @@ paper's answers). Both paths run on the same prompts in the same process:
 - released: a fresh embedding per completion, instances decoded one at a time (the released reward);
 - ours: one embedding per group (content cache cleared first, so it is counted), instances batched.
 
-With E an encoder pass and d one decode, the ratio is G(E + k d) / (E + G k d) for k instances per
-completion: the decoder, not the encoder, bounds it. Measured on a quiet 2-core CPU with sam2 small at
-840 px: E = 2.1 s, d = 58 ms (bit-exact single-row decodes), so G = 16, k = 2 gives 8.9x (11x for k = 1).
+With E an encoder pass, d one released decode and d' one of ours, the ratio is G(E + k d) / (E + G k d')
+for k instances per completion: the decoder, not the encoder, bounds it. Ours decodes single rows with
+the prompt-independent part of SAM2's decoder done once per image (``sam2_decoder.py``; same masks bit for
+bit): on a 2-core CPU with sam2 small at 840 px, E = 2.1 s, d = 58 ms (quiet machine) and d' ~ 0.65 d
+(measured interleaved), so G = 16, k = 2 gives ~10.6x (8.9x with d' = d). The header says which decoder
+path single rows take.
 
 The masks must agree (bit for bit by default; ``--tolerance`` is the fraction of pixels per mask allowed
 to differ, default 0 except with batched decoding or CUDA, 1e-3). The table gives seconds per group
@@ -148,7 +151,8 @@ def _bench(args: argparse.Namespace, seg, is_sam: bool) -> int:
     if is_sam:
         import torch
 
-        threads = f", torch threads {torch.get_num_threads()}, decoder batch {seg.decoder_batch}"
+        threads = (f", torch threads {torch.get_num_threads()}, decoder batch {seg.decoder_batch}, "
+                   f"single rows: {seg.decoder_path}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"bench reward: {seg.name} on {device}{threads}, image {args.size}x{args.size}, "
           f"G={args.group} completions x {args.instances} instances, repeats {args.repeats}, "
