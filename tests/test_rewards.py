@@ -115,6 +115,29 @@ def test_one_embedding_per_image_per_group():
     assert fake.embeds == 2 and fake.predict_calls == 2
 
 
+def test_shared_parser_parses_each_batch_once():
+    _, fmt, iou = think2seg_rewards(BoxFillSegmenter())
+    parser = fmt._parse
+    assert iou._parse is parser
+    batch = [ans((0, 0, 9, 9)), '<think>t</think><answer>[{"bbox_2d": [1, 2]}]</answer>']
+    kw = {"image": [IMG, IMG], "gt_mask": [GT, GT]}
+    assert fmt(batch, **kw) == [1.0, 0.0]
+    assert iou(batch, **kw) == [1.0, 0.0]
+    assert parser.calls == 1  # the second reward reused the first one's parse
+    assert fmt([batch[1], batch[0]], **kw) == [0.0, 1.0]  # a new batch is parsed anew, not served stale
+    assert parser.calls == 2
+    small = Image.fromarray(np.zeros((5, 5, 3), np.uint8))  # same texts, other image size: parsed anew
+    assert fmt([batch[1], batch[0]], image=[small, small], gt_mask=[EMPTY[:5, :5]] * 2) == [0.0, 1.0]
+    assert parser.calls == 3
+
+
+def test_parser_style_must_match():
+    from think2seg.rewards import BatchParser
+
+    with pytest.raises(ValueError, match="style"):
+        MaskIoUReward(BoxFillSegmenter(), style="bbox", parser=BatchParser("bbox+2pos"))
+
+
 def test_gt_mask_from_path_and_rle(tmp_path):
     from pycocotools import mask as mask_utils
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 from think2seg.geometry import as_size, resize_image, resize_mask, scale_prompts
 from think2seg.metrics import get_protocol, mask_stats, sample_iou, summarize
 from think2seg.parsing import parse_completion
+from think2seg.provenance import provenance
 
 # options whose change makes old records incomparable (resume refuses them)
 RESULT_KEYS = (
@@ -70,34 +70,6 @@ class EvalConfig:
     on_error: str = "raise"
     thresholds: Sequence[float] = (0.5,)
     resolution: str = field(default="", repr=False)  # filled from the protocol
-
-
-def _git_sha() -> str | None:
-    try:
-        return (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-                cwd=Path(__file__).resolve().parent,
-            ).stdout.strip()
-            or None
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {}
-    for name in ("think2seg", "torch", "transformers", "trl", "sam2", "opencv-python-headless"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -201,8 +173,7 @@ def evaluate(
         "prompter_name": getattr(prompter, "name", cfg.prompter),
         "segmenter_name": getattr(segmenter, "name", cfg.segmenter),
         "dataset": {"n_samples": len(ds), "skipped": [list(s) for s in getattr(ds, "skipped", [])]},
-        "versions": _versions(),
-        "git_sha": _git_sha(),
+        **provenance(),
     }
     cfg_path.write_text(json.dumps(config, indent=2))
 

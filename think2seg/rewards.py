@@ -97,17 +97,32 @@ def load_gt_mask(value: Any, size: tuple[int, int]) -> np.ndarray:
     return resize_mask(arr.astype(bool), (w, h))
 
 
-class _ParsingReward:
-    """Shared parsing for rewards that need the answer's instances."""
+class BatchParser:
+    """``parse_completion`` over a batch, remembering the last batch: trl calls each reward function on the
+    same completions, so rewards that share one parser (:func:`think2seg_rewards`) parse them once."""
 
     def __init__(self, style: str | PromptStyle = DEFAULT_STYLE) -> None:
         self.style = style
+        self.calls = 0  # batches actually parsed (not served from the memo)
+        self._last: tuple[tuple[Any, ...], list[ParseResult]] | None = None
 
-    def _parse(self, completions: Sequence[Any], sizes: Sequence[tuple[int, int]]) -> list[ParseResult]:
-        return [
-            parse_completion(completion_text(c), self.style, s)
-            for c, s in zip(completions, sizes, strict=False)
-        ]
+    def __call__(self, completions: Sequence[Any], sizes: Sequence[tuple[int, int]]) -> list[ParseResult]:
+        texts = [completion_text(c) for c in completions]
+        key = (tuple(texts), tuple(tuple(s) for s in sizes))
+        if self._last is None or self._last[0] != key:
+            self.calls += 1
+            self._last = (key, [parse_completion(t, self.style, s) for t, s in zip(texts, sizes, strict=False)])
+        return self._last[1]
+
+
+class _ParsingReward:
+    """Shared parsing for rewards that need the answer's instances."""
+
+    def __init__(self, style: str | PromptStyle = DEFAULT_STYLE, parser: BatchParser | None = None) -> None:
+        if parser is not None and parser.style != style:
+            raise ValueError(f"parser style {parser.style!r} differs from the reward's style {style!r}")
+        self.style = style
+        self._parse = parser or BatchParser(style)
 
 
 def _sizes(image: Sequence[Any] | None, n: int, default: int = 840) -> list[tuple[int, int]]:
@@ -129,9 +144,12 @@ class JsonFormatReward(_ParsingReward):
     __name__ = "json_format"
 
     def __init__(
-        self, style: str | PromptStyle = DEFAULT_STYLE, empty_json_ok_on_target: bool = False
+        self,
+        style: str | PromptStyle = DEFAULT_STYLE,
+        empty_json_ok_on_target: bool = False,
+        parser: BatchParser | None = None,
     ) -> None:
-        super().__init__(style)
+        super().__init__(style, parser)
         self.empty_json_ok_on_target = empty_json_ok_on_target
 
     def __call__(
@@ -157,8 +175,10 @@ class MaskIoUReward(_ParsingReward):
 
     __name__ = "mask_iou"
 
-    def __init__(self, segmenter: Any = "grabcut", style: str | PromptStyle = DEFAULT_STYLE) -> None:
-        super().__init__(style)
+    def __init__(
+        self, segmenter: Any = "grabcut", style: str | PromptStyle = DEFAULT_STYLE, parser: BatchParser | None = None
+    ) -> None:
+        super().__init__(style, parser)
         self._segmenter = segmenter
         self.last_ious: list[float] = []
 
@@ -223,9 +243,11 @@ def think2seg_rewards(
     style: str | PromptStyle = DEFAULT_STYLE,
     empty_json_ok_on_target: bool = False,
 ) -> list[Any]:
-    """The paper's reward as trl reward functions, to be weighted by :data:`REWARD_WEIGHTS`."""
+    """The paper's reward as trl reward functions, to be weighted by :data:`REWARD_WEIGHTS`; the JSON-format
+    and IoU terms share one :class:`BatchParser`, so each completion is parsed once per batch."""
+    parser = BatchParser(style)
     return [
         think_format_reward,
-        JsonFormatReward(style, empty_json_ok_on_target=empty_json_ok_on_target),
-        MaskIoUReward(segmenter, style),
+        JsonFormatReward(style, empty_json_ok_on_target=empty_json_ok_on_target, parser=parser),
+        MaskIoUReward(segmenter, style, parser=parser),
     ]

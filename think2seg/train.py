@@ -241,7 +241,7 @@ def _family_size(model_path: str, sizes: dict[str, int]) -> int:
 def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from think2seg.evaluate import _git_sha, _versions
+    from think2seg.provenance import provenance
 
     grpo = {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
     path = out / "think2seg_train_config.json"
@@ -251,8 +251,7 @@ def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
                 "think2seg": asdict(t2s),
                 "grpo": grpo,
                 "world_size": cfg.world_size,
-                "versions": _versions(),
-                "git_sha": _git_sha(),
+                **provenance(),
             },
             indent=2,
             default=str,
