@@ -50,7 +50,8 @@ def test_bench_reward_sam2_tiny(capsys):
                            "--group", "2", "--instances", "2", "--no-warmup")
     assert rc == 0
     assert lines[0].startswith("bench reward: sam2:tiny:random on cpu, torch threads")
-    assert "decoder batch 1" in lines[0] and lines[1].startswith("NOTE: random SAM2 weights")
+    assert "decoder batch 1, single rows: cached, conv layout: " in lines[0]
+    assert lines[1].startswith("NOTE: random SAM2 weights")
     released, ours = (ln for ln in lines if ln.startswith(("released", "ours")))
     # encoder passes: one per completion vs one per group; decoder calls: one per instance (CPU default)
     assert released.split()[-5:-3] == ["2", "4"] and ours.split()[-5:-3] == ["1", "4"]

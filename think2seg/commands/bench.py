@@ -13,9 +13,10 @@ paper's answers). Both paths run on the same prompts in the same process:
 With E an encoder pass, d one released decode and d' one of ours, the ratio is G(E + k d) / (E + G k d')
 for k instances per completion: the decoder, not the encoder, bounds it. Ours decodes single rows with
 the prompt-independent part of SAM2's decoder done once per image (``sam2_decoder.py``; same masks bit for
-bit): on a 2-core CPU with sam2 small at 840 px, E = 2.1 s, d = 58 ms (quiet machine) and d' ~ 0.65 d
-(measured interleaved), so G = 16, k = 2 gives ~10.6x (8.9x with d' = d). The header says which decoder
-path single rows take.
+bit): on a 2-core CPU with sam2 small at 840 px, E = 2.1 s, d = 58 ms (quiet machine) and d' ~ 0.5 d
+(measured interleaved; 0.65 d with the upscaling convolutions in NCHW), so G = 16, k = 2 gives ~11.7x
+(8.9x with d' = d). The header, printed after the warm-up, says which decoder path single rows take and
+the layout of the upscaling convolutions (channels-last only where checked to give the same bits).
 
 The masks must agree (bit for bit by default; ``--tolerance`` is the fraction of pixels per mask allowed
 to differ, default 0 except with batched decoding or CUDA, 1e-3). The table gives seconds per group
@@ -147,20 +148,22 @@ def _bench(args: argparse.Namespace, seg, is_sam: bool) -> int:
     tol = args.tolerance if args.tolerance is not None else (1e-3 if batched else 0.0)
     image, sets = make_case(args.size, args.group, args.instances, args.seed)
     n_inst = sum(len(s) for s in sets)
+    if not args.no_warmup:  # first calls pay one-off costs (model load, kernel selection, layout check)
+        seg.segment(image[: args.size // 2, : args.size // 2], [sets[0][:1]])
     threads = ""
     if is_sam:
         import torch
 
         threads = (f", torch threads {torch.get_num_threads()}, decoder batch {seg.decoder_batch}, "
                    f"single rows: {seg.decoder_path}")
+        if seg.conv_layout is not None:
+            threads += f", conv layout: {seg.conv_layout}"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"bench reward: {seg.name} on {device}{threads}, image {args.size}x{args.size}, "
           f"G={args.group} completions x {args.instances} instances, repeats {args.repeats}, "
           f"load avg {load:.2f}", flush=True)
     if getattr(seg, "random", False):
         print("NOTE: random SAM2 weights: the timings are real, the masks are meaningless", flush=True)
-    if not args.no_warmup:  # first calls pay one-off costs (model load, kernel selection)
-        seg.segment(image[: args.size // 2, : args.size // 2], [sets[0][:1]])
 
     t_rel, t_ours, worst, differing = [], [], 0.0, 0
     calls = {}

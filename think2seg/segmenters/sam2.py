@@ -24,9 +24,11 @@ just close (elementwise ops whose operand layout is changed give the same float 
 module). It costs 14 MiB per cached image on top of the predictor's 16 MiB of features (64x64 embeddings),
 ~120 MiB at the default ``cache_size=4``. The mirrored code is checked against sam2 1.1.0's by a hash of
 its source; on any other version ``decoder_path`` says ``predictor`` and every row goes through ``_predict``.
-A decode then takes ~0.65 of ``_predict``'s time (sam2 small, 840 px, 2-core CPU, 1 or 2 threads:
-~58 -> ~38 ms): the first block's image-side work, the dense PE and its batch copy are gone, and the
-adds of a contiguous to a transposed tensor and the first convolution's input copy run ~10x faster.
+A decode then takes ~0.5 of ``_predict``'s time (sam2 small, 840 px, 2-core CPU, 1 thread, interleaved
+on a loaded machine: 141 -> 70 ms; 87 ms with NCHW upscaling convolutions, 58 -> 38 ms quiet): the first
+block's image-side work, the dense PE and its batch copy are gone, the adds of a contiguous to a
+transposed tensor and the first convolution's input copy run ~10x faster, and the two upscaling
+convolutions run channels-last where a per-process check finds that exact (:attr:`conv_layout`).
 
 Numerics as released: ``multimask_output=False`` (with sam2's stability fallback), threshold 0, box + all
 points of an instance in one prompt, bilinear upsampling to the image size; ``torch.inference_mode()``,
@@ -203,6 +205,13 @@ class SAM2Segmenter(SegmenterBase):
         if self._decoder is None:
             return "predictor (sam2's decoder code differs from the mirrored 1.1.0 code)"
         return "cached" if self.cached_decoder else "predictor (cached_decoder=False)"
+
+    @property
+    def conv_layout(self) -> str | None:
+        """The cached decoder's layout for its upscaling convolutions (``CachedDecoder.conv_layout``), None
+        when single rows go through ``_predict``."""
+        cached = self.decoder_path == "cached"  # (builds the model)
+        return self._decoder.conv_layout if cached and self._decoder is not None else None
 
     def _ctx(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
