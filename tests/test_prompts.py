@@ -97,6 +97,12 @@ def test_compact_template_has_no_system_and_image_first():
     assert msgs[0]["content"][1]["text"].startswith("the greenhouses")
 
 
+def test_qfirst_template_puts_the_question_before_the_image():
+    msgs = build_messages("the greenhouses", template="compact-qfirst", image="IMG")
+    assert [part["type"] for part in msgs[0]["content"]] == ["text", "image"]
+    assert msgs[0]["content"][0]["text"] == build_messages("the greenhouses", template="compact")[0]["content"][1]["text"]
+
+
 def test_unknown_style_and_template_are_named():
     with pytest.raises(ValueError, match=re.escape("'bbox+3pos'")):
         build_messages("q", style="bbox+3pos")

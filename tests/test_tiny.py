@@ -99,6 +99,45 @@ def test_mask_instances_targets():
     assert r.format_ok and [i.box for i in r.instances] == [i.box for i in inst]
 
 
+def test_scene_examples_are_fresh_explicit_and_consistent():
+    from think2seg.data.questions import name_words
+    from think2seg.warmstart import WarmstartConfig, scene_examples
+
+    cfg = WarmstartConfig(sft_scenes=40, sft_per_scene=2, image_size=56, data_size=128, empty_fraction=0.25)
+    ex = scene_examples(cfg)
+    assert len(ex) == 80 and len({p.sample.image_id for p in ex}) == 40
+    assert [p.target for p in scene_examples(cfg)] == [p.target for p in ex]  # seeded
+    empty = [p for p in ex if not p.mask.any()]
+    assert 0 < len(empty) < 25  # ~ 40 x 0.25 absent-category questions
+    for p in ex:
+        cat = p.sample.extra["category"]
+        assert p.image.shape == (56, 56, 3) and p.mask.shape == (56, 56)
+        assert set(p.sample.question.lower().rstrip("?.").split()) & name_words(cat)  # explicit: names it
+        r = parse_completion(p.target, style="bbox+2pos", image_size=56)
+        assert r.format_ok and r.is_empty == (not p.mask.any())
+        for inst in r.instances:  # every positive point lies on the category's mask
+            assert all(p.mask[y, x] for x, y in inst.positive)
+
+
+def test_lm_warmup_trains_a_question_conditioned_probe(tmp_path):
+    from think2seg.warmstart import WarmstartConfig, build, lm_warmup, scene_examples
+
+    cfg = WarmstartConfig(sft_scenes=12, image_size=56, data_size=128, template="compact-qfirst", hidden_size=64,
+                          intermediate_size=128, num_hidden_layers=2, vision_hidden_size=32,
+                          vision_intermediate_size=64, vision_depth=1, lm_warmup_steps=25, lm_warmup_layer=1,
+                          sft_batch=4, lm_warmup_lr=3e-3)
+    ex = scene_examples(cfg)
+    model, proc = build(cfg, [p.sample.question for p in ex] + [p.target for p in ex])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stats = lm_warmup(model, proc, ex, cfg)
+    assert 0 <= stats["cell_iou"] <= 1 and stats["loss"] < 0.69  # below the BCE of an untrained probe
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert any("layers.0." in k for k in changed) and not any(".visual." in k for k in changed)
+    assert not any("layers.1." in k for k in changed)  # only the layers below the probed one train
+    with pytest.raises(ValueError, match="text-first"):
+        lm_warmup(model, proc, ex, WarmstartConfig(template="compact", lm_warmup_steps=1))
+
+
 def test_whitening_is_folded_into_standard_weights(tiny_dir):
     from think2seg.prompters.tiny import load_tiny
     from think2seg.warmstart import _pixel_batch, vision_features
@@ -137,3 +176,26 @@ def test_shipped_checkpoint_gives_parseable_output(tmp_path):
         r = parse_completion(text, style="bbox+2pos", image_size=p.image_size)
         assert r.format_ok, text
     assert "storage tanks" in parse_completion(outs[0][0]).think  # the category is copied into <think>
+
+
+@pytest.mark.parametrize("name", ["warmstart", "warmstart_grounding"])
+def test_warmstart_configs_load(name):
+    from pathlib import Path
+
+    from think2seg.warmstart import load_config
+
+    cfg = load_config(str(Path(__file__).parents[1] / "configs" / f"{name}.yaml"), {"sft_steps": 7})
+    assert cfg.sft_steps == 7 and cfg.template in ("compact", "compact-qfirst")
+    if cfg.lm_warmup_steps:  # the LLM warm-up needs the question before the image
+        from think2seg.prompts import TEXT_FIRST
+
+        assert cfg.template in TEXT_FIRST
+
+
+def test_warmstart_config_typo_is_named(tmp_path):
+    from think2seg.warmstart import load_config
+
+    bad = tmp_path / "ws.yaml"
+    bad.write_text("sft_stepz: 3\n")
+    with pytest.raises(ValueError, match="sft_stepz"):
+        load_config(str(bad), {})

@@ -151,7 +151,11 @@ def _compact_text(question: str, style: PromptStyle) -> str:
 TEMPLATES = {
     "reference": (REFERENCE_SYSTEM, _reference_text),
     "compact": (None, _compact_text),
+    "compact-qfirst": (None, _compact_text),
 }
+# templates whose user turn puts the text BEFORE the image: under causal attention the image tokens then
+# see the question, so each can work out its own relevance (what a tiny model trained from scratch needs)
+TEXT_FIRST = frozenset({"compact-qfirst"})
 
 
 def instruction_text(
@@ -169,7 +173,8 @@ def build_messages(
     template: str = "reference",
     image: Any = None,
 ) -> list[dict[str, Any]]:
-    """Chat messages (transformers format): [system,] user = [image part, text part].
+    """Chat messages (transformers format): [system,] user = [image part, text part] (text first for the
+    templates in :data:`TEXT_FIRST`).
 
     ``image`` (a PIL image, array or path) is put in the image part when given; processors that take
     images separately (``processor(text=..., images=...)``) need only the placeholder.
@@ -182,5 +187,6 @@ def build_messages(
     messages: list[dict[str, Any]] = []
     if system is not None:
         messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
-    messages.append({"role": "user", "content": [image_part, {"type": "text", "text": text}]})
+    parts = [image_part, {"type": "text", "text": text}]
+    messages.append({"role": "user", "content": parts[::-1] if template in TEXT_FIRST else parts})
     return messages
