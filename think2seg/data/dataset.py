@@ -168,6 +168,33 @@ class Dataset(Sequence[Sample]):
         }
 
 
+def collect(
+    items: Sequence[Any], make_entry: Callable[[Any], Entry | None], issues: Issues, *, desc: str,
+    progress: bool = False, questions: str = "all", seed: int = 0, question_kind: str | None = None,
+    limit: int | None = None,
+) -> list[Entry]:
+    """``make_entry(item)`` for each item in order (a tqdm bar when ``progress``): an item whose entry
+    raises :class:`DataError` goes to ``issues`` (raised under ``on_error="raise"``), one whose entry is
+    None is left out; reading stops once the entries hold ``limit`` samples under the question policy."""
+    from tqdm.auto import tqdm
+
+    entries: list[Entry] = []
+    n_samples = 0
+    for item in tqdm(items, desc=desc, disable=not progress):
+        try:
+            e = make_entry(item)
+        except DataError as err:
+            issues.add(err)
+            continue
+        if e is None:
+            continue
+        entries.append(e)
+        n_samples += len(pick_questions(e, questions, seed, question_kind))
+        if limit is not None and n_samples >= limit:
+            break
+    return entries
+
+
 def build(
     entries: list[Entry], *, dataset: str, split: str, root: Path, issues: Issues, questions: str = "all",
     seed: int = 0, question_kind: str | None = None, limit: int | None = None,

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from think2seg.data.dataset import Dataset, Entry, Issues, build, pick_questions
-from think2seg.data.io import IMAGE_EXTS, DataError, find_image, image_size, read_json, read_mask
+from think2seg.data.dataset import Dataset, Entry, Issues, build, collect
+from think2seg.data.io import IMAGE_EXTS, find_image, image_size, read_json, read_mask
 
 
 def _entry(qa_path: Path, images: Path, labels: Path, issues: Issues, verify: bool) -> Entry | None:
@@ -69,7 +69,6 @@ def load_earthreason(
     question_kind: str | None = None, limit: int | None = None, verify: bool = True, progress: bool = False,
 ) -> Dataset:
     """Samples of ``root/split`` (see module docstring); ``limit`` stops reading once enough samples exist."""
-    from tqdm.auto import tqdm
 
     root = Path(root)
     issues = Issues(on_error)
@@ -86,18 +85,8 @@ def load_earthreason(
         for p in sorted(images.iterdir()):
             if p.suffix.lower() in IMAGE_EXTS and p.stem not in have_qa:
                 issues.fail(p, f"image has no QA file {qa_dir / (p.stem + '.json')}", "no_qa")
-        n_samples = 0
-        for qa_path in tqdm(qa_files, desc=f"earthreason {split}", disable=not progress):
-            try:
-                e = _entry(qa_path, images, labels, issues, verify)
-            except DataError as err:
-                issues.add(err)
-                continue
-            if e is None:
-                continue
-            entries.append(e)
-            n_samples += len(pick_questions(e, questions, seed, question_kind))
-            if limit is not None and n_samples >= limit:
-                break
+        entries = collect(qa_files, lambda q: _entry(q, images, labels, issues, verify), issues,
+                          desc=f"earthreason {split}", progress=progress, questions=questions, seed=seed,
+                          question_kind=question_kind, limit=limit)
     return build(entries, dataset="earthreason", split=split, root=root, issues=issues, questions=questions,
                  seed=seed, question_kind=question_kind, limit=limit)

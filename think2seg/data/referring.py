@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from think2seg.data.dataset import Dataset, Entry, Issues, build, pick_questions
+from think2seg.data.dataset import Dataset, Entry, Issues, build, collect
 from think2seg.data.io import DataError, data_error, find_image, image_size, read_json, read_mask
 
 
@@ -101,7 +101,6 @@ def load_rrsisd(
     question_kind: str | None = None, limit: int | None = None, verify: bool = True, progress: bool = False,
 ) -> Dataset:
     """RRSIS-D refs of ``split`` (the benchmark protocol is ``questions="first"``)."""
-    from tqdm.auto import tqdm
 
     root, issues, entries = Path(root), Issues(on_error), []
     files = _rrsisd_files(root, issues)
@@ -120,18 +119,14 @@ def load_rrsisd(
         except (KeyError, TypeError) as e:
             issues.fail(inst_path, f"not a COCO instances file ({type(e).__name__}: {e})", "bad_annotation")
             refs = []
-        n_samples, sizes = 0, {}
+        sizes: dict = {}
         mine = [r for r in refs if isinstance(r, dict) and r.get("split") == split]
-        for ref in tqdm(mine, desc=f"rrsisd {split}", disable=not progress):
-            try:
-                e = _rrsisd_entry(ref, anns, images, cats, img_dir, inst_path, sizes, verify)
-            except DataError as err:
-                issues.add(err)
-                continue
-            entries.append(e)
-            n_samples += len(pick_questions(e, questions, seed, question_kind))
-            if limit is not None and n_samples >= limit:
-                break
+
+        def make_entry(ref: dict) -> Entry:
+            return _rrsisd_entry(ref, anns, images, cats, img_dir, inst_path, sizes, verify)
+
+        entries = collect(mine, make_entry, issues, desc=f"rrsisd {split}", progress=progress,
+                          questions=questions, seed=seed, question_kind=question_kind, limit=limit)
     return build(entries, dataset="rrsisd", split=split, root=root, issues=issues, questions=questions,
                  seed=seed, question_kind=question_kind, limit=limit)
 
@@ -174,7 +169,6 @@ def _load_phrases(
     fmt: str, root: Path, split: str, image_sub: str, mask_sub: str, *, questions, seed, on_error,
     question_kind, limit, verify, progress,
 ) -> Dataset:
-    from tqdm.auto import tqdm
 
     from think2seg.data.synth import read_meta
 
@@ -199,36 +193,31 @@ def _load_phrases(
                 groups.setdefault(name, []).append((n, phrase.strip()))
     meta = read_meta(root) or {}
     cats = (meta.get("image_categories") or {}).get(split, {})
-    entries: list[Entry] = []
-    n_samples = 0
-    for name, lines in tqdm(list(groups.items()), desc=f"{fmt} {split}", disable=not progress):
+
+    def make_entry(item: tuple[str, list[tuple[int, str]]]) -> Entry:
+        name, lines = item
         stem = Path(name).stem if Path(name).suffix else name
-        try:
-            image_path = img_dir / name if (img_dir / name).is_file() else find_image(img_dir, stem)
-            mask_path = mask_dir / name if (mask_dir / name).is_file() else find_image(mask_dir, stem)
-            if image_path is None:
-                raise data_error(img_dir / name, f"file not found (named in {phrase_file.name})", "missing")
-            if mask_path is None:
-                raise data_error(mask_dir / name, f"file not found (named in {phrase_file.name})", "missing")
-            w, h = image_size(image_path, verify=verify)
-            mask = read_mask(mask_path)
-            if mask.shape != (h, w):
-                raise data_error(mask_path, f"mask size {mask.shape[1]}x{mask.shape[0]} does not match image "
-                                 f"{image_path} {w}x{h}", "size_mismatch")
-        except DataError as err:
-            issues.add(err)
-            continue
+        image_path = img_dir / name if (img_dir / name).is_file() else find_image(img_dir, stem)
+        mask_path = mask_dir / name if (mask_dir / name).is_file() else find_image(mask_dir, stem)
+        if image_path is None:
+            raise data_error(img_dir / name, f"file not found (named in {phrase_file.name})", "missing")
+        if mask_path is None:
+            raise data_error(mask_dir / name, f"file not found (named in {phrase_file.name})", "missing")
+        w, h = image_size(image_path, verify=verify)
+        mask = read_mask(mask_path)
+        if mask.shape != (h, w):
+            raise data_error(mask_path, f"mask size {mask.shape[1]}x{mask.shape[0]} does not match image "
+                             f"{image_path} {w}x{h}", "size_mismatch")
         cat = cats.get(name)
-        e = Entry(
+        return Entry(
             key=stem, image_id=stem, image_path=image_path, mask_path=mask_path,
             questions=[p for _, p in lines], question_ids=[str(n) for n, _ in lines],
             empty=not bool(mask.any()), area=float(mask.mean()), size=(w, h), category=cat,
             kinds=["explicit"] * len(lines) if cat else None,
         )
-        entries.append(e)
-        n_samples += len(pick_questions(e, questions, seed, question_kind))
-        if limit is not None and n_samples >= limit:
-            break
+
+    entries = collect(list(groups.items()), make_entry, issues, desc=f"{fmt} {split}", progress=progress,
+                      questions=questions, seed=seed, question_kind=question_kind, limit=limit)
     return build(entries, dataset=fmt, split=split, root=root, issues=issues, questions=questions, seed=seed,
                  question_kind=question_kind, limit=limit)
 
