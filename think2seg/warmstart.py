@@ -539,8 +539,7 @@ def lm_warmup(model, processor, examples: list[Prepared], cfg: WarmstartConfig) 
         opt.step()
         if step % 25 == 0 or step == cfg.lm_warmup_steps - 1:
             with torch.no_grad():
-                p, t = logits > 0, y > 0.5
-                stats = {"loss": float(loss), "cell_iou": float((p & t).sum() / max(1, int((p | t).sum())))}
+                stats = {"loss": float(loss), "cell_iou": _cell_iou(logits > 0, y > 0.5)}
             bar.set_postfix(loss=f"{stats['loss']:.4f}", iou=f"{stats['cell_iou']:.2f}")
             log.info("LLM warm-up step %d: loss %.4f sub-cell IoU %.2f", step, stats["loss"], stats["cell_iou"])
     model.eval()
