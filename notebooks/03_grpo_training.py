@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,7 +42,7 @@ n_examples = 4
 from pathlib import Path
 
 from think2seg.data import synth
-from think2seg.reports import metrics_table, plot_training, save_table
+from think2seg.reports import answer_diagnostics, metrics_table, plot_training, save_table
 from think2seg.training_runs import before_after, example_completions, run_training
 
 cfg_path = Path("configs/train") / f"{config}.yaml"
@@ -62,6 +64,16 @@ runs = before_after(outputs, f"{runs_dir}/eval", split=eval_split, question_kind
 table = metrics_table(runs)
 save_table(table, f"03_before_after_{config}", reports_dir)
 table
+
+# %% [markdown]
+# Does the policy answer the question, or did it find one box that scores everywhere? Distinct answers,
+# the share of the most frequent answer, and how often `<think>` names the asked category (SynthEarth
+# records carry it). A collapsed policy has a top-answer share near 1 and scores like the constant box.
+
+# %%
+diag = answer_diagnostics(runs)
+save_table(diag, f"03_answer_diagnostics_{config}", reports_dir)
+diag
 
 # %%
 example_completions(runs, n=n_examples)

@@ -126,3 +126,25 @@ def test_kill_and_resume_matches_uninterrupted_run(synth_root, tmp_path):
     mb = json.loads((part / "metrics.json").read_text())
     for k in ("gIoU", "cIoU", "P@0.5", "n", "empty_true", "format_ok_rate"):
         assert ma[k] == mb[k], k
+
+
+def test_answer_diagnostics_tell_a_constant_answer_from_a_question_dependent_one(synth_root, tmp_path):
+    from think2seg.reports import answer_diagnostics
+
+    runs = {}
+    for name, prompter in (("oracle", "oracle?image_size=128"), ("fixed", "fixed?image_size=128")):
+        cfg = EvalConfig(data=f"earthreason:{synth_root}", split="val", prompter=prompter, segmenter="grabcut",
+                         questions="all", out=str(tmp_path / name))
+        evaluate(cfg, progress=False)
+        runs[name] = tmp_path / name
+    df = answer_diagnostics(runs)
+    n = len(read_records(runs["fixed"] / "records.jsonl"))
+    assert df.loc["fixed", "n"] == n > 3
+    assert df.loc["fixed", "top answer share"] == 1.0 and df.loc["fixed", "distinct answers"] == 1 / n
+    oracle = read_records(runs["oracle"] / "records.jsonl")
+    images = {r["image_id"] for r in oracle}
+    assert len(images) > 1 and df.loc["oracle", "top answer share"] < 1.0
+    # the oracle answers from the mask: one answer per image (its questions share the mask)
+    assert df.loc["oracle", "distinct answers"] == len(images) / len(oracle)
+    # SynthEarth records carry the category; neither prompter writes it into <think>
+    assert df.loc["fixed", "think names category"] == 0.0

@@ -99,6 +99,24 @@ def test_mask_instances_targets():
     assert r.format_ok and [i.box for i in r.instances] == [i.box for i in inst]
 
 
+def test_union_targets_are_one_instance_over_the_whole_mask():
+    from think2seg.warmstart import target_instances, target_text
+    from think2seg.types import Sample
+
+    m = np.zeros((56, 56), bool)
+    m[5:15, 30:50] = True
+    m[30:40, 2:12] = True
+    (u,) = target_instances(m, 8, "union")
+    assert u.box == (2, 5, 49, 39)  # the tight box of both components
+    assert len(u.positive) == 2 and all(m[y, x] for x, y in u.positive)
+    assert target_instances(np.zeros((56, 56), bool), 8, "union") == []
+    s = Sample(id="a", image_id="a", question="q", image_path="x", dataset="t", split="t", extra={"category": "building"})
+    r = parse_completion(target_text(s, m, 8, "union"), style="bbox+2pos", image_size=56)
+    assert r.format_ok and [i.box for i in r.instances] == [(2, 5, 49, 39)] and "buildings" in r.think
+    with pytest.raises(ValueError, match="sft_target='whole'"):
+        target_instances(m, 8, "whole")
+
+
 def test_scene_examples_are_fresh_explicit_and_consistent():
     from think2seg.data.questions import name_words
     from think2seg.warmstart import WarmstartConfig, scene_examples
@@ -117,6 +135,27 @@ def test_scene_examples_are_fresh_explicit_and_consistent():
         assert r.format_ok and r.is_empty == (not p.mask.any())
         for inst in r.instances:  # every positive point lies on the category's mask
             assert all(p.mask[y, x] for x, y in inst.positive)
+
+
+def test_blind_questions_carry_no_information_about_the_target():
+    from think2seg.data.questions import IMPLICIT
+    from think2seg.warmstart import WarmstartConfig, scene_examples
+
+    pool = {q: c for c, qs in IMPLICIT.items() for q in qs}
+    cfg = WarmstartConfig(sft_scenes=150, sft_per_scene=2, image_size=56, data_size=128, sft_blind_fraction=0.5,
+                          sft_target="union")
+    ex = scene_examples(cfg)
+    blind = [p for p in ex if p.sample.extra["kind"] == "blind"]
+    assert 0.35 < len(blind) / len(ex) < 0.65
+    for p in ex:
+        assert (p.sample.question in pool) == (p in blind)  # blind <=> an implicit template
+        r = parse_completion(p.target, style="bbox+2pos", image_size=56)
+        assert r.format_ok and len(r.instances) <= 1  # union target: one instance (or [] when absent)
+    # the template's own category agrees with the target only by chance (~1/15), not by construction
+    same = sum(pool[p.sample.question] == p.sample.extra["category"] for p in blind)
+    assert same / len(blind) < 0.2
+    assert all(p.sample.extra["kind"] == "explicit" for p in scene_examples(
+        WarmstartConfig(sft_scenes=20, image_size=56, data_size=128)))
 
 
 def test_lm_warmup_trains_a_question_conditioned_probe(tmp_path):

@@ -51,6 +51,50 @@ def metrics_table(runs: Mapping[str, str | Path]):
     return pd.DataFrame.from_dict(rows, orient="index")[TABLE_COLUMNS]
 
 
+def answer_diagnostics(runs: Mapping[str, str | Path]):
+    """Does a prompter's answer depend on the question? One row per labelled run directory:
+
+    - ``distinct answers``: share of distinct answer JSONs (instances) among produced answers;
+    - ``top answer share``: how often the single most frequent answer was given (1.0 = one constant box);
+    - ``think names category``: share of samples whose ``<think>`` names the target's category, where the
+      records carry one (``extra.category``, e.g. SynthEarth; NaN otherwise).
+
+    A policy that collapsed onto one box (reward hacking) shows a high top-answer share and a category
+    accuracy near chance; compare its gIoU with the ``fixed`` prompter's, a constant answer.
+    """
+    from collections import Counter
+
+    import pandas as pd
+
+    rows = {}
+    for label, d in runs.items():
+        recs = read_records(d)
+        answers = [json.dumps(r.get("instances"), sort_keys=True) for r in recs if r.get("produced", True)]
+        counts = Counter(answers)
+        named = [_think_names(r) for r in recs if r.get("extra", {}).get("category")]
+        rows[label] = {
+            "n": len(recs),
+            "distinct answers": len(counts) / max(1, len(answers)),
+            "top answer share": counts.most_common(1)[0][1] / len(answers) if answers else float("nan"),
+            "think names category": float(np.mean(named)) if named else float("nan"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _think_names(record: Mapping[str, Any]) -> bool:
+    """Whether ``<think>`` names the sample's category (its display name, plural or singular)."""
+    think = (record.get("think") or "").lower()
+    cat = str(record["extra"]["category"])
+    try:
+        from think2seg.data.scenes import CATEGORIES
+
+        names = {CATEGORIES[cat].plural.lower(), CATEGORIES[cat].singular.lower()} if cat in CATEGORIES else set()
+    except ImportError:  # pragma: no cover
+        names = set()
+    names.add(cat.replace("_", " ").lower())
+    return any(n in think for n in names)
+
+
 def save_table(df, name: str, reports_dir: str | Path = "reports", floatfmt: str = ".2f") -> Path:
     """``reports/tables/<name>.csv`` and ``.md``; returns the Markdown path."""
     out = Path(reports_dir) / "tables"

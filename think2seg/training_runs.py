@@ -87,8 +87,13 @@ def before_after(
     limit: int | None = None,
     questions: str = "all",
     protocol: str = "authors",
+    constant_baseline: bool = True,
 ) -> dict[str, Path]:
-    """Evaluate each run's starting model once and every trained policy; ``{label: run_dir}``."""
+    """Evaluate each run's starting model once and every trained policy; ``{label: run_dir}``.
+
+    ``constant_baseline`` adds the ``fixed`` prompter (one near-whole-image box for every question): a
+    policy is only answering the question if it beats that row (see :func:`think2seg.reports.answer_diagnostics`).
+    """
     from think2seg.evaluate import evaluate_many
 
     specs: dict[str, str] = {}
@@ -97,6 +102,8 @@ def before_after(
         after, before, t2s = trained_prompter_spec(out)
         specs.setdefault(f"before ({before})", before)
         specs[f"after GRPO ({label})"] = after
+    if constant_baseline and specs:
+        specs["constant box (fixed)"] = f"fixed?image_size={t2s['image_size']}"
     return evaluate_many(
         specs, runs_dir, data=t2s["data"], split=split, segmenter=t2s["segmenter"], style=t2s["style"],
         protocol=protocol, questions=questions, question_kind=question_kind, limit=limit, keep_masks=True,
