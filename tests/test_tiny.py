@@ -100,8 +100,8 @@ def test_mask_instances_targets():
 
 
 def test_union_targets_are_one_instance_over_the_whole_mask():
-    from think2seg.warmstart import target_instances, target_text
     from think2seg.types import Sample
+    from think2seg.warmstart import target_instances, target_text
 
     m = np.zeros((56, 56), bool)
     m[5:15, 30:50] = True
