@@ -217,7 +217,7 @@ def test_shipped_checkpoint_gives_parseable_output(tmp_path):
     assert "storage tanks" in parse_completion(outs[0][0]).think  # the category is copied into <think>
 
 
-@pytest.mark.parametrize("name", ["warmstart", "warmstart_grounding"])
+@pytest.mark.parametrize("name", ["warmstart"])
 def test_warmstart_configs_load(name):
     from pathlib import Path
 
@@ -238,3 +238,44 @@ def test_warmstart_config_typo_is_named(tmp_path):
     bad.write_text("sft_stepz: 3\n")
     with pytest.raises(ValueError, match="sft_stepz"):
         load_config(str(bad), {})
+
+
+def test_shipped_checkpoint_grounds_explicit_questions():
+    """The shipped prompter uses the image: on fresh scenes its boxes for explicitly named categories
+    overlap the target's box far more with the true image than with another scene's (a derangement)."""
+    from think2seg.warmstart import WarmstartConfig, evaluate, scene_examples
+
+    cfg = WarmstartConfig(sft_scenes=40, sft_per_scene=1, image_size=112, data_size=256, sft_target="union",
+                          empty_fraction=0.0, seed=123)
+    ex = [p for p in scene_examples(cfg) if p.mask.any()]
+    p = TinyPrompter()
+    true = evaluate(p, ex, segment=False, target="union")
+    shuffled = evaluate(p, ex, shuffle_images=True, segment=False, target="union")
+    assert true["format_ok"] > 0.9 and true["think_category_acc"] > 0.9
+    assert true["box_iou"] > shuffled["box_iou"] + 0.2, (true, shuffled)
+
+
+def test_eval_resume_refuses_retrained_weights_under_the_same_path(tiny_dir, synth_root, tmp_path):
+    """Same prompter spec, new weights in the directory: resuming must not mix the two models' records."""
+    import shutil
+
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from think2seg.evaluate import EvalConfig, evaluate
+    from think2seg.provenance import weights_fingerprint
+
+    ck = tmp_path / "ck"
+    shutil.copytree(tiny_dir, ck)
+    cfg = EvalConfig(data=f"earthreason:{synth_root}", split="val", prompter=f"tiny:{ck}", segmenter="grabcut",
+                     limit=2, out=str(tmp_path / "run"))
+    evaluate(cfg, progress=False)
+    before = weights_fingerprint(ck)
+    evaluate(cfg, progress=False)  # unchanged weights: resumes
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(ck, local_files_only=True)
+    with torch.no_grad():
+        model.lm_head.weight.add_(0.01)
+    model.save_pretrained(ck)
+    assert weights_fingerprint(ck) != before
+    with pytest.raises(ValueError, match="prompter_weights"):
+        evaluate(cfg, progress=False)

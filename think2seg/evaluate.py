@@ -32,7 +32,7 @@ import numpy as np
 from think2seg.geometry import as_size, resize_image, resize_mask, scale_prompts
 from think2seg.metrics import get_protocol, mask_stats, sample_iou, summarize
 from think2seg.parsing import parse_completion
-from think2seg.provenance import provenance
+from think2seg.provenance import provenance, weights_fingerprint
 
 # options whose change makes old records incomparable (resume refuses them)
 RESULT_KEYS = (
@@ -47,6 +47,7 @@ RESULT_KEYS = (
     "image_size",
     "resolution",
     "temperature",
+    "prompter_weights",  # content fingerprint of a local checkpoint (same spec, retrained weights)
 )
 
 
@@ -148,6 +149,8 @@ def evaluate(
 
     wanted = {k: v for k, v in asdict(cfg).items() if k in RESULT_KEYS}
     wanted["image_size"] = list(model_size)
+    local = getattr(prompter, "model_id", None) if getattr(prompter, "local", False) else None
+    wanted["prompter_weights"] = weights_fingerprint(local) if local else None
     if cfg_path.is_file():
         old = json.loads(cfg_path.read_text()).get("result_options", {})
         diff = [k for k in RESULT_KEYS if k in old and old[k] != wanted[k]]

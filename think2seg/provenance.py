@@ -36,3 +36,31 @@ def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
 
 def provenance() -> dict[str, object]:
     return {"versions": versions(), "git_sha": git_sha()}
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def weights_fingerprint(path: str | Path, chunk: int = 1 << 22) -> str | None:
+    """A cheap content fingerprint of a local model directory (or file): sha256 over every weight file's
+    name, size, first and last ``chunk`` bytes (safetensors headers hold every tensor's offsets), plus
+    ``config.json``. Retrained or replaced weights under the same path change it, so a resumed
+    evaluation cannot silently mix records of two models. None for hub ids and missing paths."""
+    import hashlib
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        return None
+    files = [p] if p.is_file() else sorted(f for f in p.iterdir() if f.suffix in WEIGHT_SUFFIXES or f.name == "config.json")
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}".encode())
+        with f.open("rb") as fh:
+            h.update(fh.read(chunk))
+            if size > chunk:
+                fh.seek(max(chunk, size - chunk))
+                h.update(fh.read(chunk))
+    return h.hexdigest()[:16]

@@ -28,7 +28,7 @@ Stages (all offline, CPU, seeded):
    tokens of procedurally rendered SynthEarth scenes (every category's mask known): absolute row /
    column of the token (cross-entropy) and per-category occupancy of a 4x4 sub-grid of the token (BCE,
    occupied cells weighted ``vision_pos_weight``) is meant to teach the tower where and what. Position
-   is learnt in ~150 steps. WHAT is not learnt by the shipped recipe (unweighted, 250 steps): its head
+   is learnt in ~150 steps. WHAT is not learnt unweighted (the session-1 recipe, 250 steps): its head
    stays at the base rate (held-out occupancy IoU 0.00 for 14 of 15 categories, behind a loss of 0.035
    that looked fine), and no later stage can ground with a tower that cannot tell categories apart.
    ``vision_pos_weight: 10`` and 1,500 steps (~7 min) give a held-out occupancy IoU of 0.48 (0.20
@@ -41,8 +41,9 @@ Stages (all offline, CPU, seeded):
    tokens come AFTER the question, and a linear probe on an early layer's image-token states learns the
    sub-cell occupancy of the ASKED category (:func:`lm_warmup`): which tokens hold the target is then
    explicit in the residual stream, and SFT only has to read their positions. Measured: the probe reaches
-   a sub-cell IoU of ~0.7 in 1,000 steps (~4 min), yet 1,200 SFT steps after it still give an image-blind
-   prompter (explicit box IoU 0.059, shuffled-image control 0.053): see ``configs/warmstart_grounding.yaml``.
+   a sub-cell IoU of ~0.7 in 1,000 steps (~4 min). With per-component answers, 1,200 SFT steps after it
+   still gave an image-blind prompter (explicit box IoU 0.059, shuffled-image control 0.053); with one
+   union answer per mask the prompter grounds (``configs/warmstart.yaml`` has the measured steps).
 7. SFT with trl's ``SFTTrainer`` (conversational prompt/completion + image column, completion-only loss).
 8. evaluation on val (explicit, implicit, shuffled-image control): greedy -> parse -> GrabCut -> gIoU,
    box IoU; written to ``<out>/warmstart_report.json``.
