@@ -2,12 +2,15 @@
 CPU (gloo) run, on a tiny random-init Qwen2.5-VL of the real class and a SynthEarth fixture."""
 
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from think2seg.evaluate import read_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,6 +90,13 @@ def test_smoke_train_checkpoints_and_resumes(tiny_policy, synth_root, tmp_path):
         assert any(key in row for row in logs), key
     curve = [json.loads(line) for line in (out / "eval_curve.jsonl").read_text().splitlines()]
     assert [r["step"] for r in curve] == [0, 2] and all(r["n"] == 2 for r in curve)
+    # each point says whether the answers depend on the question (SynthEarth records carry the category);
+    # answer shares are over produced (non-empty) answers: NaN when the random policy produced none
+    recs = read_records(out / "evals" / "step-2" / "records.jsonl")
+    produced = sum(bool(x["produced"]) for x in recs)
+    for r in curve:
+        assert 0 <= r["think names category"] <= 1 and 0 <= r["distinct answers"] <= 1
+    assert math.isnan(curve[-1]["top answer share"]) == (produced == 0)
     # the saved policy is usable as a prompter, with the metadata it was trained with
     from think2seg.prompters import build_prompter
 

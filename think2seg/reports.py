@@ -12,7 +12,7 @@ next notebook, the tests and the README read files, never notebook internals.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,33 +52,38 @@ def metrics_table(runs: Mapping[str, str | Path]):
 
 
 def answer_diagnostics(runs: Mapping[str, str | Path]):
-    """Does a prompter's answer depend on the question? One row per labelled run directory:
-
-    - ``distinct answers``: share of distinct answer JSONs (instances) among produced answers;
-    - ``top answer share``: how often the single most frequent answer was given (1.0 = one constant box);
-    - ``think names category``: share of samples whose ``<think>`` names the target's category, where the
-      records carry one (``extra.category``, e.g. SynthEarth; NaN otherwise).
+    """Does a prompter's answer depend on the question? One row per labelled run directory
+    (:func:`diagnose_answers` of its records).
 
     A policy that collapsed onto one box (reward hacking) shows a high top-answer share and a category
     accuracy near chance; compare its gIoU with the ``fixed`` prompter's, a constant answer.
     """
-    from collections import Counter
-
     import pandas as pd
 
-    rows = {}
-    for label, d in runs.items():
-        recs = read_records(d)
-        answers = [json.dumps(r.get("instances"), sort_keys=True) for r in recs if r.get("produced", True)]
-        counts = Counter(answers)
-        named = [_think_names(r) for r in recs if r.get("extra", {}).get("category")]
-        rows[label] = {
-            "n": len(recs),
-            "distinct answers": len(counts) / max(1, len(answers)),
-            "top answer share": counts.most_common(1)[0][1] / len(answers) if answers else float("nan"),
-            "think names category": float(np.mean(named)) if named else float("nan"),
-        }
+    rows = {label: diagnose_answers(read_records(d)) for label, d in runs.items()}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def diagnose_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Question-dependence of a set of evaluation records (``think2seg eval``'s ``records.jsonl``):
+
+    - ``n``: records;
+    - ``distinct answers``: share of distinct answer JSONs (instances) among produced answers;
+    - ``top answer share``: how often the single most frequent answer was given (1.0 = one constant box);
+    - ``think names category``: share of samples whose ``<think>`` names the target's category, where the
+      records carry one (``extra.category``, e.g. SynthEarth; NaN otherwise).
+    """
+    from collections import Counter
+
+    answers = [json.dumps(r.get("instances"), sort_keys=True) for r in records if r.get("produced", True)]
+    counts = Counter(answers)
+    named = [_think_names(r) for r in records if r.get("extra", {}).get("category")]
+    return {
+        "n": len(records),
+        "distinct answers": len(counts) / max(1, len(answers)),
+        "top answer share": counts.most_common(1)[0][1] / len(answers) if answers else float("nan"),
+        "think names category": float(np.mean(named)) if named else float("nan"),
+    }
 
 
 def _think_names(record: Mapping[str, Any]) -> bool:
@@ -201,7 +206,8 @@ def eval_curve(output_dir: str | Path):
 
 
 def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None = None):
-    """Reward, IoU, format rate, completion length and held-out gIoU against step, one line per run."""
+    """Reward, IoU, format rate and completion length (training log), held-out gIoU and how often the
+    held-out ``<think>`` names the asked category (eval curve) against step, one line per run."""
     import matplotlib.pyplot as plt
 
     panels = [
@@ -209,18 +215,21 @@ def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None 
         ("rewards/mask_iou/mean", "train IoU (mean)"),
         ("rewards/json_format/mean", "JSON format rate"),
         ("completions/mean_length", "completion length"),
-        (None, "held-out gIoU"),
+        ("eval:gIoU", "held-out gIoU"),
+        ("eval:think names category", "held-out: <think> names the asked category"),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2))
     for label, d in output_dirs.items():
         hist = training_history(d)
+        try:
+            ev = eval_curve(d)
+        except FileNotFoundError:
+            ev = None
         for ax, (key, title) in zip(axes, panels, strict=True):
-            if key is None:
-                try:
-                    ev = eval_curve(d)
-                    ax.plot(ev["step"], 100 * ev["gIoU"], marker="o", label=label)
-                except FileNotFoundError:
-                    pass
+            if key.startswith("eval:"):
+                col = key[5:]
+                if ev is not None and col in ev:
+                    ax.plot(ev["step"], 100 * ev[col].astype(float), marker="o", label=label)
             elif key in hist:
                 y = hist[key].astype(float)
                 ax.plot(hist["step"], y.rolling(max(1, len(y) // 20), min_periods=1).mean(), label=label)
