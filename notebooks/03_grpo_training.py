@@ -24,7 +24,7 @@
 
 # %% tags=["parameters"]
 config = "cpu_demo"  # configs/train/<config>.yaml
-data = None  # FORMAT:DIR; None = the config's (the default SynthEarth is generated if missing)
+data = None  # FORMAT:DIR; None = the config's (`synthearth`: the default SynthEarth, generated if missing)
 rewards = ["think2seg", "segzero"]
 max_steps = None  # None = the config's
 max_minutes = None  # wall-clock budget per run (None = the config's / unlimited)
@@ -41,13 +41,10 @@ n_examples = 4
 # %%
 from pathlib import Path
 
-from think2seg.data import synth
 from think2seg.reports import answer_diagnostics, metrics_table, plot_training, save_table
 from think2seg.training_runs import before_after, example_completions, run_training
 
 cfg_path = Path("configs/train") / f"{config}.yaml"
-if data is None and "synthearth" in cfg_path.read_text():
-    data = f"earthreason:{synth.ensure_default()}"
 data_args = ["--data", data] if data else []
 outputs = {}
 for reward in rewards:

@@ -116,3 +116,22 @@ def test_ensure_default_reuses_and_refuses_other_parameters(tmp_path):
     with pytest.raises(synth.DataError, match="other parameters"):
         synth.ensure_default(root, n_train=3, n_val=1, n_test=1, size=64, progress=False)
     assert len(load_dataset(root, "train", questions="first")) == 2
+
+
+def test_synthearth_spec_generates_on_first_use_and_reuses(tmp_path, monkeypatch):
+    """``synthearth[?...]`` names a SynthEarth dataset made on first use under $THINK2SEG_SYNTH_DIR."""
+    from think2seg.data import load_dataset, parse_spec
+
+    monkeypatch.setenv("THINK2SEG_SYNTH_DIR", str(tmp_path))
+    spec = "synthearth?train=3&val=2&test=1&size=64&seed=5"
+    fmt, root = parse_spec(spec)
+    assert fmt == "earthreason" and root == tmp_path / "earthreason-64px-seed5-3-2-1"
+    assert synth.read_meta(root)["n"] == {"train": 3, "val": 2, "test": 1}
+    stamp = (root / synth.META_FILE).stat().st_mtime_ns
+    ds = load_dataset(spec, "val")
+    assert {s.image_id for s in ds} and len({s.image_id for s in ds}) == 2
+    assert (root / synth.META_FILE).stat().st_mtime_ns == stamp  # reused, not regenerated
+    with pytest.raises(ValueError, match="unknown SynthEarth option 'trian'"):
+        parse_spec("synthearth?trian=3")
+    with pytest.raises(ValueError, match="size='big' is not an integer"):
+        parse_spec("synthearth?size=big")

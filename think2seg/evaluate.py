@@ -1,7 +1,7 @@
 """Resumable evaluation: prompter + segmenter over a dataset split -> records.jsonl, metrics.json, config.json.
 
 >>> from think2seg.evaluate import EvalConfig, evaluate
->>> metrics = evaluate(EvalConfig(data="earthreason:data/synthearth", split="val", prompter="oracle",
+>>> metrics = evaluate(EvalConfig(data="synthearth", split="val", prompter="oracle",
 ...                               segmenter="grabcut", out="runs/oracle-val"))      # doctest: +SKIP
 
 ``RUN_DIR/records.jsonl`` gets one JSON line per sample (id, question, completion, think, parsed prompts,
@@ -266,7 +266,7 @@ def _score(
 def evaluate_many(prompters: dict[str, str], runs_dir: str | Path, progress: bool = True, **common: Any) -> dict[str, Path]:
     """Evaluate several labelled prompter specs with shared options; ``{label: run_dir}`` (resumable).
 
-    >>> evaluate_many({"oracle": "oracle", "tiny": "tiny"}, "runs/02", data="earthreason:data/synthearth",
+    >>> evaluate_many({"oracle": "oracle", "tiny": "tiny"}, "runs/02", data="synthearth",
     ...               split="val", segmenter="grabcut")                                  # doctest: +SKIP
     """
     import re

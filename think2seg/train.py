@@ -44,7 +44,8 @@ class Think2SegArgs:
         metadata={"help": "tiny | tiny:/path | local dir or hub id of a Qwen2.5-VL/InternVL3/LLaVA"},
     )
     data: str = field(
-        default="earthreason:data/synthearth", metadata={"help": "FORMAT:DIR of the training data"}
+        default="synthearth",
+        metadata={"help": "FORMAT:DIR of the training data (synthearth: the default SynthEarth, made on first use)"},
     )
     train_split: str = field(default="train", metadata={"help": "dataset split to train on"})
     questions: str = field(

@@ -216,8 +216,7 @@ def ensure_data(cfg: WarmstartConfig) -> str:
 def load_split(data: str, split: str, kind: str | None) -> list[Sample]:
     from think2seg.data import load_dataset
 
-    spec = data if ":" in data.split("/")[0] else f"earthreason:{data}"
-    return list(load_dataset(spec, split, questions="all", question_kind=kind))
+    return list(load_dataset(data, split, questions="all", question_kind=kind))
 
 
 @dataclass

@@ -7,7 +7,9 @@ loaded into one :class:`~think2seg.types.Sample` type.
 >>> image, mask = load_pair(ds[0], size=840)       # (840, 840, 3) uint8, (840, 840) bool
 >>> ds.summary()["empty"], ds.skipped              # empty-target images; [(path, reason), ...]
 
-``spec`` is ``FORMAT:DIR`` with FORMAT one of :data:`FORMATS`. ``questions`` is the question policy
+``spec`` is ``FORMAT:DIR`` with FORMAT one of :data:`FORMATS`, or ``synthearth[?train=N&val=N&test=N&seed=N&size=N]``:
+SynthEarth in EarthReason layout (defaults :data:`think2seg.data.synth.DEFAULT`: 1000/200/200 images of
+256 px, seed 0), generated on first use under ``data/synthearth/`` (``$THINK2SEG_SYNTH_DIR``), reused after. ``questions`` is the question policy
 (``first`` | ``random`` (seeded) | ``all``), ``on_error`` is ``raise`` (a :class:`DataError` naming the
 file) or ``skip`` (recorded in ``ds.skipped`` and counted in ``ds.summary()``); ``question_kind``
 filters SynthEarth questions (``implicit`` | ``explicit``); ``limit`` caps the number of samples.
@@ -21,17 +23,40 @@ from think2seg.data.dataset import Dataset, load_pair
 from think2seg.data.io import DataError
 
 FORMATS = ("earthreason", "rrsisd", "refsegrs", "risbench")
+DEFAULT_SYNTH = "synthearth"  # the spec of the default SynthEarth dataset
 
 
 def parse_spec(spec: str | Path) -> tuple[str, Path]:
-    """``"rrsisd:/data/RRSIS-D"`` -> ``("rrsisd", Path(...))``; a bare directory means EarthReason."""
+    """``"rrsisd:/data/RRSIS-D"`` -> ``("rrsisd", Path(...))``; a bare directory means EarthReason;
+    ``"synthearth"`` the default SynthEarth (generated here if missing)."""
     s = str(spec)
+    if s == DEFAULT_SYNTH or s.startswith(DEFAULT_SYNTH + "?"):
+        return "earthreason", _synth_root(s)
     head, sep, tail = s.partition(":")
     if sep and head.lower() in FORMATS:
         return head.lower(), Path(tail)
     if sep and len(head) > 1 and "/" not in head and "\\" not in head:
         raise ValueError(f"{spec!r}: unknown dataset format {head!r}; expected one of {', '.join(FORMATS)}")
     return "earthreason", Path(s)
+
+
+_SYNTH_KEYS = {"train": "n_train", "val": "n_val", "test": "n_test", "seed": "seed", "size": "size"}
+
+
+def _synth_root(spec: str) -> Path:
+    from urllib.parse import parse_qsl
+
+    from think2seg.data import synth
+
+    kw = {}
+    for key, value in parse_qsl(spec.partition("?")[2], keep_blank_values=True):
+        if key not in _SYNTH_KEYS:
+            raise ValueError(f"{spec!r}: unknown SynthEarth option {key!r}; expected one of {', '.join(_SYNTH_KEYS)}")
+        try:
+            kw[_SYNTH_KEYS[key]] = int(value)
+        except ValueError:
+            raise ValueError(f"{spec!r}: SynthEarth option {key}={value!r} is not an integer") from None
+    return synth.ensure_default(**kw)
 
 
 def load_dataset(
@@ -60,4 +85,4 @@ def load_dataset(
             "risbench": referring.load_risbench}[fmt](root, split, **kw)
 
 
-__all__ = ["FORMATS", "DataError", "Dataset", "load_dataset", "load_pair", "parse_spec"]
+__all__ = ["DEFAULT_SYNTH", "FORMATS", "DataError", "Dataset", "load_dataset", "load_pair", "parse_spec"]
