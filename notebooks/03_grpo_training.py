@@ -35,6 +35,7 @@ runs_dir = "runs/03_grpo"
 reports_dir = "reports"
 eval_split = "val"
 eval_question_kind = "implicit"
+reference_question_kind = "explicit"  # the starting model on questions that name the category (None: skip)
 eval_limit = 60
 n_examples = 4
 
@@ -57,7 +58,8 @@ outputs
 plot_training(outputs, out=f"{reports_dir}/figures/03_training_curves.png");
 
 # %%
-runs = before_after(outputs, f"{runs_dir}/eval", split=eval_split, question_kind=eval_question_kind, limit=eval_limit)
+runs = before_after(outputs, f"{runs_dir}/eval", split=eval_split, question_kind=eval_question_kind, limit=eval_limit,
+                    reference_question_kind=reference_question_kind)
 table = metrics_table(runs)
 save_table(table, f"03_before_after_{config}", reports_dir)
 table

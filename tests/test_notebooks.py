@@ -48,6 +48,7 @@ def test_notebook_03_grpo_smoke(synth_root, tmp_path):
     assert (reports / "figures" / "03_training_curves.png").stat().st_size > 10_000
     table = (reports / "tables" / "03_before_after_smoke.md").read_text()
     assert "before (tiny)" in table and "after GRPO (think2seg)" in table and "constant box (fixed)" in table
+    assert "before (tiny), explicit questions" in table  # the reference: the question names the category
     diag = (reports / "tables" / "03_answer_diagnostics_smoke.md").read_text()
     assert "top answer share" in diag and "after GRPO (think2seg)" in diag
     assert (tmp_path / "runs" / "smoke-think2seg" / "think2seg_done.json").is_file()

@@ -279,3 +279,29 @@ def test_eval_resume_refuses_retrained_weights_under_the_same_path(tiny_dir, syn
     assert weights_fingerprint(ck) != before
     with pytest.raises(ValueError, match="prompter_weights"):
         evaluate(cfg, progress=False)
+
+
+def test_prefill_starts_the_assistant_turn(tmp_path):
+    """``generate(prefill=...)`` continues from the given text: a forced category is the one in <think>,
+    and the continuation is still a well-formed answer (the cut before '.' matches the tokenizer's)."""
+    import cv2
+
+    from think2seg.data.scenes import render_scene
+    from think2seg.warmstart import think_prefill
+
+    scene = render_scene(np.random.default_rng(3), 256, target="runway")
+    path = tmp_path / "s.png"
+    cv2.imwrite(str(path), scene.image[:, :, ::-1])
+    s = Sample(id="0", image_id="0", question="Where could a plane take off?", image_path=path, dataset="synth",
+               split="val", extra={"category": "storage_tank"})
+    p = TinyPrompter()
+    pre = think_prefill(s)
+    assert pre == "<think>The request refers to storage tanks"
+    (text,), = p.generate([s], prefill=[pre])
+    assert text.startswith(pre)
+    r = parse_completion(text, style="bbox+2pos", image_size=p.image_size)
+    assert r.format_ok and r.think.strip() == "The request refers to storage tanks.", text
+    sampled = p.generate([s, s], n=2, temperature=1.0, prefill=[pre, "<think>The request refers to runways"])
+    assert all(t.startswith(pre) for t in sampled[0]) and all("runways" in t for t in sampled[1])
+    with pytest.raises(ValueError, match="prefill: 1 texts for 2 samples"):
+        p.generate([s, s], prefill=[pre])

@@ -88,11 +88,15 @@ def before_after(
     questions: str = "all",
     protocol: str = "authors",
     constant_baseline: bool = True,
+    reference_question_kind: str | None = None,
 ) -> dict[str, Path]:
     """Evaluate each run's starting model once and every trained policy; ``{label: run_dir}``.
 
     ``constant_baseline`` adds the ``fixed`` prompter (one near-whole-image box for every question): a
     policy is only answering the question if it beats that row (see :func:`think2seg.reports.answer_diagnostics`).
+    ``reference_question_kind`` (e.g. ``"explicit"`` when training on implicit questions) adds the starting
+    model on that kind of question about the same images: what it scores when the question names the
+    category, i.e. what learning the question -> category mapping alone would reach.
     """
     from think2seg.evaluate import evaluate_many
 
@@ -104,10 +108,14 @@ def before_after(
         specs[f"after GRPO ({label})"] = after
     if constant_baseline and specs:
         specs["constant box (fixed)"] = f"fixed?image_size={t2s['image_size']}"
-    return evaluate_many(
-        specs, runs_dir, data=t2s["data"], split=split, segmenter=t2s["segmenter"], style=t2s["style"],
-        protocol=protocol, questions=questions, question_kind=question_kind, limit=limit, keep_masks=True,
-    )
+    common = dict(data=t2s.get("data"), split=split, segmenter=t2s.get("segmenter"), style=t2s.get("style"),
+                  protocol=protocol, questions=questions, limit=limit, keep_masks=True)
+    runs = evaluate_many(specs, runs_dir, question_kind=question_kind, **common)
+    if reference_question_kind and reference_question_kind != question_kind:
+        refs = {f"{label}, {reference_question_kind} questions": spec
+                for label, spec in specs.items() if label.startswith("before (")}
+        runs.update(evaluate_many(refs, runs_dir, question_kind=reference_question_kind, **common))
+    return runs
 
 
 def example_completions(runs: Mapping[str, str | Path], n: int = 4):

@@ -43,6 +43,11 @@ same batches give the same completions, also after a resume. ``batch_size`` coun
 holds ``max(1, batch_size // n)`` samples, each repeated ``n`` times. Completions are the decoded new
 tokens without special tokens, not stripped.
 
+Prefill (probing): ``generate(samples, prefill=[...])`` starts the assistant turn of each sample with the
+given text (e.g. ``"<think>The request refers to runways"``) and returns it followed by what the model
+wrote. Cut a prefill where the tokenizer would cut the model's own text (a BPE tokenizer may merge a
+prefill's last characters with the next ones and the model then sees a token sequence it never wrote).
+
 Devices: ``device`` defaults to CUDA when available, else CPU; ``dtype`` to bf16 on CUDA (if supported)
 else fp32; ``attn_implementation`` to flash_attention_2 on CUDA when ``flash_attn`` is installed, else
 sdpa (falling back to eager for a model that has no sdpa). ``trust_remote_code`` stays False unless asked.
@@ -367,13 +372,15 @@ class HFPrompter:
             return {"size": {"shortest_edge": pixels, "longest_edge": pixels}}
         return {}
 
-    def prepare(self, samples: Sequence[Sample], repeat: int = 1):
+    def prepare(self, samples: Sequence[Sample], repeat: int = 1, prefill: Sequence[str] | None = None):
         """Processor outputs (left padded, untruncated, on the model's device) for ``samples``, each
-        repeated ``repeat`` times in a row."""
+        repeated ``repeat`` times in a row; ``prefill[i]`` is appended to sample i's prompt."""
         processor = self.processor
         texts, images = [], []
-        for s in samples:
+        for i, s in enumerate(samples):
             text, image = self.prompt_text(s.question), self.model_image(s)
+            if prefill is not None:
+                text += prefill[i]
             texts += [text] * repeat
             images += [image] * repeat
         inputs = processor(
@@ -407,9 +414,15 @@ class HFPrompter:
         return gen
 
     def generate(
-        self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0, seed: int = 0
+        self,
+        samples: Sequence[Sample],
+        n: int = 1,
+        temperature: float = 0.0,
+        seed: int = 0,
+        prefill: Sequence[str] | None = None,
     ) -> list[list[str]]:
-        """``n`` completions per sample (list in sample order, each of length ``n``); see module doc."""
+        """``n`` completions per sample (list in sample order, each of length ``n``); ``prefill``: one
+        assistant-turn start per sample, returned as the start of its completions (see module doc)."""
         import torch
         from transformers import set_seed
 
@@ -419,11 +432,13 @@ class HFPrompter:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         if temperature == 0 and n > 1:
             raise ValueError("n > 1 needs temperature > 0 (greedy decoding gives n identical completions)")
+        samples = list(samples)
+        if prefill is not None and len(prefill) != len(samples):
+            raise ValueError(f"prefill: {len(prefill)} texts for {len(samples)} samples")
         model, processor = self.load()
         gen = self._generation_config(temperature)
         per_batch = max(1, self.batch_size // n)
         out: list[list[str]] = []
-        samples = list(samples)
         starts = range(0, len(samples), per_batch)
         from tqdm.auto import tqdm
 
@@ -431,7 +446,8 @@ class HFPrompter:
             starts, desc=f"{self.family.name} generate", unit="batch", disable=len(starts) <= 1
         ):
             chunk = samples[start : start + per_batch]
-            inputs = self.prepare(chunk, repeat=n)
+            pre = list(prefill[start : start + per_batch]) if prefill is not None else None
+            inputs = self.prepare(chunk, repeat=n, prefill=pre)
             if temperature > 0:
                 ids = "|".join(str(s.id) for s in chunk)
                 set_seed(zlib.crc32(f"{seed}|{ids}".encode()) & 0x7FFFFFFF)
@@ -439,6 +455,8 @@ class HFPrompter:
                 seqs = model.generate(**inputs, generation_config=gen)
             new = seqs[:, inputs["input_ids"].shape[1] :]
             texts = processor.batch_decode(new, skip_special_tokens=True)
+            if pre is not None:
+                texts = [pre[i // n] + t for i, t in enumerate(texts)]
             out.extend(texts[i * n : (i + 1) * n] for i in range(len(chunk)))
         return out
 
