@@ -218,7 +218,8 @@ def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None 
         ("eval:gIoU", "held-out gIoU"),
         ("eval:think names category", "held-out: <think> names the asked category"),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2))
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.4))
+    axes = axes.ravel()
     for label, d in output_dirs.items():
         hist = training_history(d)
         try:

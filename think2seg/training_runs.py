@@ -119,13 +119,20 @@ def before_after(
 
 
 def example_completions(runs: Mapping[str, str | Path], n: int = 4):
-    """The first ``n`` samples shared by all runs: question, and each run's completion and IoU."""
+    """The first ``n`` samples of the first run that the other runs also answered: question, and each
+    run's completion and IoU. Runs on other samples (e.g. the explicit-question reference of
+    :func:`before_after`) are left out, with a line saying so."""
     import pandas as pd
 
     from think2seg.reports import read_records
 
     recs = {label: {r["id"]: r for r in read_records(d)} for label, d in runs.items()}
-    ids = [i for i in next(iter(recs.values())) if all(i in r for r in recs.values())][:n]
+    first = next(iter(recs.values()))
+    other = [label for label, r in recs.items() if not first.keys() & r.keys()]
+    if other:
+        print(f"left out (no sample in common with {next(iter(recs))!r}): {', '.join(other)}")
+        recs = {label: r for label, r in recs.items() if label not in other}
+    ids = [i for i in first if all(i in r for r in recs.values())][:n]
     rows = []
     for i in ids:
         first = next(iter(recs.values()))[i]
