@@ -135,3 +135,5 @@ def test_synthearth_spec_generates_on_first_use_and_reuses(tmp_path, monkeypatch
         parse_spec("synthearth?trian=3")
     with pytest.raises(ValueError, match="size='big' is not an integer"):
         parse_spec("synthearth?size=big")
+    with pytest.raises(ValueError, match="SynthEarth spec option 'train' is not key=value"):
+        parse_spec("synthearth?train")

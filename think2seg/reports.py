@@ -210,13 +210,13 @@ def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None 
     held-out ``<think>`` names the asked category (eval curve) against step, one line per run."""
     import matplotlib.pyplot as plt
 
-    panels = [
-        ("reward", "total reward"),
-        ("rewards/mask_iou/mean", "train IoU (mean)"),
-        ("rewards/json_format/mean", "JSON format rate"),
-        ("completions/mean_length", "completion length"),
-        ("eval:gIoU", "held-out gIoU"),
-        ("eval:think names category", "held-out: <think> names the asked category"),
+    panels = [  # (source: training log or eval curve, column, title)
+        ("log", "reward", "total reward"),
+        ("log", "rewards/mask_iou/mean", "train IoU (mean)"),
+        ("log", "rewards/json_format/mean", "JSON format rate"),
+        ("log", "completions/mean_length", "completion length"),
+        ("eval", "gIoU", "held-out gIoU"),
+        ("eval", "think names category", "held-out: <think> names the asked category"),
     ]
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.4))
     axes = axes.ravel()
@@ -226,11 +226,10 @@ def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None 
             ev = eval_curve(d)
         except FileNotFoundError:
             ev = None
-        for ax, (key, title) in zip(axes, panels, strict=True):
-            if key.startswith("eval:"):
-                col = key[5:]
-                if ev is not None and col in ev:
-                    ax.plot(ev["step"], 100 * ev[col].astype(float), marker="o", label=label)
+        for ax, (source, key, title) in zip(axes, panels, strict=True):
+            if source == "eval":
+                if ev is not None and key in ev:
+                    ax.plot(ev["step"], 100 * ev[key].astype(float), marker="o", label=label)
             elif key in hist:
                 y = hist[key].astype(float)
                 ax.plot(hist["step"], y.rolling(max(1, len(y) // 20), min_periods=1).mean(), label=label)

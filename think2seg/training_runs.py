@@ -127,16 +127,15 @@ def example_completions(runs: Mapping[str, str | Path], n: int = 4):
     from think2seg.reports import read_records
 
     recs = {label: {r["id"]: r for r in read_records(d)} for label, d in runs.items()}
-    first = next(iter(recs.values()))
-    other = [label for label, r in recs.items() if not first.keys() & r.keys()]
+    base_label, base = next(iter(recs.items()))
+    other = [label for label, r in recs.items() if not base.keys() & r.keys()]
     if other:
-        print(f"left out (no sample in common with {next(iter(recs))!r}): {', '.join(other)}")
+        print(f"left out (no sample in common with {base_label!r}): {', '.join(other)}")
         recs = {label: r for label, r in recs.items() if label not in other}
-    ids = [i for i in first if all(i in r for r in recs.values())][:n]
+    ids = [i for i in base if all(i in r for r in recs.values())][:n]
     rows = []
     for i in ids:
-        first = next(iter(recs.values()))[i]
-        row = {"id": i, "question": first["question"], "gt_empty": first["gt_empty"]}
+        row = {"id": i, "question": base[i]["question"], "gt_empty": base[i]["gt_empty"]}
         for label, r in recs.items():
             row[f"{label}: completion"] = r[i]["completion"]
             row[f"{label}: IoU"] = round(r[i]["iou"], 3)

@@ -691,9 +691,12 @@ def _box_iou(a, b) -> float:
 
 
 def think_prefill(sample: Sample) -> str:
-    """The start of the warm-start completion up to the category name (``<think>The request refers to
-    storage tanks``): cut before the final ``.``, which the BPE merges with ``</think>``'s first characters."""
-    return "<think>" + think_text(category_of(sample), False)[:-1]
+    """The start of the warm-start completion up to and including the category name (``<think>The request
+    refers to storage tanks``): what follows the name (``.</think>``) is left to the model, since the BPE
+    merges those characters into tokens of their own."""
+    category = category_of(sample)
+    text = think_text(category, False)
+    return "<think>" + text[: text.index(category) + len(category)]
 
 
 def evaluate(prompter, prepared: list[Prepared], *, shuffle_images: bool = False, seed: int = 0,

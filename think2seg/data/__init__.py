@@ -44,12 +44,11 @@ _SYNTH_KEYS = {"train": "n_train", "val": "n_val", "test": "n_test", "seed": "se
 
 
 def _synth_root(spec: str) -> Path:
-    from urllib.parse import parse_qsl
-
     from think2seg.data import synth
+    from think2seg.specs import split_options
 
     kw = {}
-    for key, value in parse_qsl(spec.partition("?")[2], keep_blank_values=True):
+    for key, value in split_options(spec, "SynthEarth spec")[1].items():
         if key not in _SYNTH_KEYS:
             raise ValueError(f"{spec!r}: unknown SynthEarth option {key!r}; expected one of {', '.join(_SYNTH_KEYS)}")
         try:

@@ -29,11 +29,11 @@ query. The ``?`` is split off at the LAST ``?`` of the spec.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from think2seg.prompters.base import Prompter
 from think2seg.prompters.hf import FAMILIES, HFPrompter
 from think2seg.prompters.oracle import OraclePrompter, mask_to_instances
+from think2seg.specs import split_options
 
 __all__ = [
     "FAMILIES",
@@ -76,17 +76,8 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
         raise ValueError(
             f"empty prompter spec {spec!r}; use one of oracle, oracle:whole, tiny, tiny:PATH, hf:PATH"
         )
-    spec = spec.strip()
-    options: dict[str, Any] = {}
-    if "?" in spec:
-        spec, query = spec.rsplit("?", 1)
-        for part in filter(None, query.split("&")):
-            key, eq, raw = part.partition("=")
-            if not eq or not key.strip():
-                raise ValueError(
-                    f"prompter spec option {part!r} is not key=value (options are joined by '&')"
-                )
-            options[key.strip()] = _value(key.strip(), unquote(raw))  # '+' stays '+' (bbox+2pos)
+    spec, raw_options = split_options(spec.strip(), "prompter spec")
+    options: dict[str, Any] = {key: _value(key, raw) for key, raw in raw_options.items()}
     kind, _, arg = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in KINDS:
