@@ -102,10 +102,31 @@ def test_smoke_train_checkpoints_and_resumes(tiny_policy, synth_root, tmp_path):
 
     assert build_prompter(f"tiny:{out}").image_size == (56, 56)
 
-    # resume from the last checkpoint with transformers' own mechanism: continues at step 2 -> 3
-    assert main(_args(tiny_policy, synth_root, out, 3, "--resume_from_checkpoint", "last")) == 0
+    # resume from the last checkpoint with transformers' own mechanism: continues at step 2 -> 3; a thread
+    # count for the run is recorded and the process's own setting is back afterwards
+    import torch
+
+    threads = torch.get_num_threads()
+    assert main(_args(tiny_policy, synth_root, out, 3, "--resume_from_checkpoint", "last", "--threads", "1")) == 0
     steps = [row["step"] for row in _state(out / "checkpoint-3")["log_history"] if "loss" in row]
     assert steps == [1, 2, 3]
+    assert json.loads((out / "think2seg_train_config.json").read_text())["think2seg"]["threads"] == 1
+    assert torch.get_num_threads() == threads
+
+
+def test_cpu_threads_sets_restores_and_rejects_zero():
+    import torch
+
+    from think2seg.train import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with cpu_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="--threads 0"), cpu_threads(0):
+        pass
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ import json
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,11 @@ class Think2SegArgs:
     eval_limit: int | None = field(default=None, metadata={"help": "samples per evaluation"})
     eval_question_kind: str | None = field(
         default=None, metadata={"help": "question kind of the evaluations"}
+    )
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "torch CPU threads while training (None: torch's default); a wall-clock budget "
+                  "(max_minutes) buys a number of steps that depends on it"},
     )
 
 
@@ -280,14 +286,15 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
         from think2seg.train_eval import EvalCallback
 
         callbacks.append(EvalCallback(t2s))
-    trainer = make_trainer(t2s, cfg, callbacks=callbacks)
-    save_resolved_config(t2s, cfg)
-    resume = cfg.resume_from_checkpoint
-    if resume == "last":
-        resume = get_last_checkpoint(cfg.output_dir)
-        if resume is None:
-            log.warning("--resume_from_checkpoint last: no checkpoint in %s, starting fresh", cfg.output_dir)
-    trainer.train(resume_from_checkpoint=resume or None)
+    with cpu_threads(t2s.threads):
+        trainer = make_trainer(t2s, cfg, callbacks=callbacks)
+        save_resolved_config(t2s, cfg)
+        resume = cfg.resume_from_checkpoint
+        if resume == "last":
+            resume = get_last_checkpoint(cfg.output_dir)
+            if resume is None:
+                log.warning("--resume_from_checkpoint last: no checkpoint in %s, starting fresh", cfg.output_dir)
+        trainer.train(resume_from_checkpoint=resume or None)
     trainer.save_model(cfg.output_dir)
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(cfg.output_dir)
@@ -296,6 +303,25 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
         done = {"global_step": trainer.state.global_step, "max_steps": trainer.state.max_steps}
         Path(cfg.output_dir, "think2seg_done.json").write_text(json.dumps(done))
     return trainer
+
+
+@contextmanager
+def cpu_threads(n: int | None):
+    """torch's intra-op CPU threads set to ``n`` inside the block (nothing when None), restored after:
+    training in a notebook kernel leaves the kernel's setting as it was."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"--threads {n}: must be >= 1 (or unset for torch's default)")
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 class TimeBudgetCallback(TrainerCallback):
