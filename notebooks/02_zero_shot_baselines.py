@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -23,7 +25,7 @@
 # lands in `runs_dir/<label>/` (records.jsonl, metrics.json, config.json).
 
 # %% tags=["parameters"]
-data = None  # FORMAT:DIR; None = the default SynthEarth dataset (generated on first use)
+data = None  # FORMAT:DIR; None: the default SynthEarth dataset (generated on first use)
 split = "val"
 prompters = {
     "oracle (components)": "oracle?image_size=256",

@@ -24,10 +24,10 @@
 
 # %% tags=["parameters"]
 config = "cpu_demo"  # configs/train/<config>.yaml
-data = None  # FORMAT:DIR; None = the config's (`synthearth`: the default SynthEarth, generated if missing)
+data = None  # FORMAT:DIR; None: from the config (`synthearth`: the default SynthEarth, generated if missing)
 rewards = ["think2seg", "segzero"]
-max_steps = None  # None = the config's
-max_minutes = None  # wall-clock budget per run (None = the config's / unlimited)
+max_steps = None  # None: from the config
+max_minutes = None  # wall-clock budget per run (None: from the config, else unlimited)
 launch = "kernel"  # kernel | accelerate
 accelerate_config = "configs/accelerate/zero3.yaml"
 extra_args = []  # more --key value pairs for every run

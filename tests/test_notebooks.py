@@ -1,9 +1,15 @@
 """Notebooks 02 and 03 execute headless with papermill (smoke parameters, fixture data) and write their
 tables and figures."""
 
+import ast
+import json
+from pathlib import Path
+
 import pytest
 
 from think2seg.reproduce import run_notebook
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -52,3 +58,16 @@ def test_notebook_03_grpo_smoke(synth_root, tmp_path):
     diag = (reports / "tables" / "03_answer_diagnostics_smoke.md").read_text()
     assert "top answer share" in diag and "after GRPO (think2seg)" in diag
     assert (tmp_path / "runs" / "smoke-think2seg" / "think2seg_done.json").is_file()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path):
+    """``papermill --help-notebook`` lists every name the parameters cell assigns (a comment holding ``=``
+    or an apostrophe made papermill drop the line with "Unable to parse")."""
+    import papermill
+
+    cells = [c for c in json.loads(path.read_text())["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: one cell tagged 'parameters'"
+    tree = ast.parse("".join(cells[0]["source"]))
+    assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
+    assert assigned and set(papermill.inspect_notebook(str(path))) == assigned
