@@ -57,6 +57,12 @@ outputs
 # %%
 plot_training(outputs, out=f"{reports_dir}/figures/03_training_curves.png");
 
+# %% [markdown]
+# Rows: the starting model; each trained policy; the constant box (`fixed`, no question read); the starting
+# model on questions that name the category (what learning question -> category alone would reach); each
+# trained policy asked the questions of OTHER images (`think2seg eval --shuffle-questions`): a policy that reads
+# the question drops there, one that answers from the image alone does not.
+
 # %%
 runs = before_after(outputs, f"{runs_dir}/eval", split=eval_split, question_kind=eval_question_kind, limit=eval_limit,
                     reference_question_kind=reference_question_kind)
@@ -66,8 +72,9 @@ table
 
 # %% [markdown]
 # Does the policy answer the question, or did it find one box that scores everywhere? Distinct answers,
-# the share of the most frequent answer, and how often `<think>` names the asked category (SynthEarth
-# records carry it). A collapsed policy has a top-answer share near 1 and scores like the constant box.
+# the share of the most frequent answer, how often `<think>` names the asked category (SynthEarth
+# records carry it) and the share of the image inside the answer's boxes. A collapsed policy has a
+# top-answer share near 1, a box area near the constant box's and scores like it.
 
 # %%
 diag = answer_diagnostics(runs)

@@ -148,3 +148,57 @@ def test_answer_diagnostics_tell_a_constant_answer_from_a_question_dependent_one
     assert df.loc["oracle", "distinct answers"] == len(images) / len(oracle)
     # SynthEarth records carry the category; neither prompter writes it into <think>
     assert df.loc["fixed", "think names category"] == 0.0
+    # the constant box spans pixels round(0.07 * 127) = 9 .. round(0.93 * 127) = 118 of a 128 px image
+    assert df.loc["fixed", "box area"] == pytest.approx(110**2 / 128**2)
+    assert 0 < df.loc["oracle", "box area"] < df.loc["fixed", "box area"]
+
+
+def test_box_area_of_a_record():
+    from think2seg.reports import _box_area
+
+    rec = {"model_size": [10, 20], "instances": [{"bbox_2d": [0, 0, 4, 9]}, {"bbox_2d": [3, 0, 9, 9]}]}
+    assert _box_area(rec) == pytest.approx(100 / 200)  # overlapping boxes counted once
+    assert _box_area({"model_size": [10, 10], "instances": [{"bbox_2d": [8, 8, 30, 30]}]}) == pytest.approx(0.04)
+    assert _box_area({"model_size": [10, 10], "instances": [{"positive_points": [[1, 1]]}]}) is None
+    assert _box_area({"instances": [{"bbox_2d": [0, 0, 1, 1]}]}) is None
+
+
+def test_shuffle_questions_asks_each_sample_a_question_of_another_image(synth_root):
+    from think2seg.data import load_dataset
+    from think2seg.evaluate import shuffle_questions
+
+    ds = list(load_dataset(f"earthreason:{synth_root}", "val", questions="all"))
+    by_id = {s.id: s for s in ds}
+    out = shuffle_questions(ds, seed=3)
+    assert [s.id for s in out] == [s.id for s in ds] and [s.image_path for s in out] == [s.image_path for s in ds]
+    for s in out:
+        donor = by_id[s.extra["question_from"]]
+        assert donor.image_id != s.image_id and s.question == donor.question
+    assert [s.question for s in shuffle_questions(ds, seed=3)] == [s.question for s in out]  # seeded
+    one_image = [s for s in ds if s.image_id == ds[0].image_id]
+    with pytest.raises(ValueError, match="two images"):
+        shuffle_questions(one_image)
+
+
+def test_question_control_leaves_a_question_blind_prompter_unchanged(synth_root, tmp_path):
+    """The oracle answers from the mask: asked other images' questions it scores the same; the records
+    say which question was asked."""
+    common = dict(data=f"earthreason:{synth_root}", split="val", prompter="oracle?image_size=128",
+                  segmenter="grabcut", questions="all")
+    plain = evaluate(EvalConfig(out=str(tmp_path / "plain"), **common), progress=False)
+    ctrl = evaluate(EvalConfig(out=str(tmp_path / "ctrl"), shuffle_questions=True, **common), progress=False)
+    assert ctrl["gIoU"] == plain["gIoU"] and ctrl["n"] == plain["n"]
+    a, b = read_records(tmp_path / "plain" / "records.jsonl"), read_records(tmp_path / "ctrl" / "records.jsonl")
+    assert [r["id"] for r in a] == [r["id"] for r in b]
+    assert sum(x["question"] != y["question"] for x, y in zip(a, b, strict=True)) > len(a) // 2
+    assert all(r["extra"]["question_from"] for r in b)
+    with pytest.raises(ValueError, match="shuffle_questions"):  # resuming as the other kind is refused
+        evaluate(EvalConfig(out=str(tmp_path / "ctrl"), **common), progress=False)
+    # the same control from the command line
+    from think2seg.cli import main
+
+    cli = tmp_path / "cli"
+    assert main(["eval", "--data", common["data"], "--split", "val", "--prompter", common["prompter"],
+                 "--questions", "all", "--shuffle-questions", "--out", str(cli)]) == 0
+    assert json.loads((cli / "config.json").read_text())["result_options"]["shuffle_questions"] is True
+    assert [r["question"] for r in read_records(cli / "records.jsonl")] == [r["question"] for r in b]

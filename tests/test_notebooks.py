@@ -46,7 +46,7 @@ def test_notebook_03_grpo_smoke(synth_root, tmp_path):
             "extra_args": ["--eval_limit", "2", "--max_completion_length", "48"],
             "runs_dir": str(tmp_path / "runs"),
             "reports_dir": str(reports),
-            "eval_limit": 3,
+            "eval_limit": 6,  # two images at least: the question control needs another image's questions
             "n_examples": 2,
         },
         executed_dir=tmp_path / "executed",
@@ -55,8 +55,10 @@ def test_notebook_03_grpo_smoke(synth_root, tmp_path):
     table = (reports / "tables" / "03_before_after_smoke.md").read_text()
     assert "before (tiny)" in table and "after GRPO (think2seg)" in table and "constant box (fixed)" in table
     assert "before (tiny), explicit questions" in table  # the reference: the question names the category
+    assert "after GRPO (think2seg), questions of other images" in table  # the question-dependence control
+    assert "before (tiny), explicit questions, questions of other images" in table
     diag = (reports / "tables" / "03_answer_diagnostics_smoke.md").read_text()
-    assert "top answer share" in diag and "after GRPO (think2seg)" in diag
+    assert "top answer share" in diag and "box area" in diag and "after GRPO (think2seg)" in diag
     assert (tmp_path / "runs" / "smoke-think2seg" / "think2seg_done.json").is_file()
 
 

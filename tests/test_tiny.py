@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from think2seg.parsing import parse_completion  # noqa: E402
-from think2seg.prompters.tiny import ASSET_DIR, TinyPrompter, from_spec  # noqa: E402
+from think2seg.prompters.tiny import ASSET_DIR, TinyPrompter, from_spec, read_meta  # noqa: E402
 from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer  # noqa: E402
 from think2seg.prompts import format_answer  # noqa: E402
 from think2seg.types import Sample  # noqa: E402
@@ -201,7 +201,8 @@ def test_shipped_checkpoint_gives_parseable_output(tmp_path):
         "configs/warmstart.yaml --out think2seg/assets/tiny_prompter"
     )
     p = TinyPrompter()
-    assert p.name == "tiny" and p.image_size == (112, 112)
+    size = read_meta(ASSET_DIR)["image_size"]
+    assert p.name == "tiny" and p.image_size == (size, size) and size % 28 == 0
     rng = np.random.default_rng(5)
     samples = []
     for i, (cat, q) in enumerate([("storage_tank", "Segment the storage tanks in this image."),
@@ -246,7 +247,8 @@ def test_shipped_checkpoint_grounds_explicit_questions():
     Shipped: 0.240 vs 0.129 on these 80 scenes; image-blind warm starts measured gaps of 0.006-0.018."""
     from think2seg.warmstart import WarmstartConfig, evaluate, scene_examples
 
-    cfg = WarmstartConfig(sft_scenes=80, sft_per_scene=1, image_size=112, data_size=256, sft_target="union",
+    cfg = WarmstartConfig(sft_scenes=80, sft_per_scene=1, image_size=read_meta(ASSET_DIR)["image_size"],
+                          data_size=256, sft_target="union",
                           empty_fraction=0.0, seed=123)
     ex = [p for p in scene_examples(cfg) if p.mask.any()]
     p = TinyPrompter()

@@ -96,6 +96,7 @@ def test_smoke_train_checkpoints_and_resumes(tiny_policy, synth_root, tmp_path):
     produced = sum(bool(x["produced"]) for x in recs)
     for r in curve:
         assert 0 <= r["think names category"] <= 1 and 0 <= r["distinct answers"] <= 1
+        assert math.isnan(r["box area"]) or 0 < r["box area"] <= 1
     assert math.isnan(curve[-1]["top answer share"]) == (produced == 0)
     # the saved policy is usable as a prompter, with the metadata it was trained with
     from think2seg.prompters import build_prompter

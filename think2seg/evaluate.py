@@ -47,6 +47,7 @@ RESULT_KEYS = (
     "image_size",
     "resolution",
     "temperature",
+    "shuffle_questions",
     "prompter_weights",  # content fingerprint of a local checkpoint (same spec, retrained weights)
 )
 
@@ -67,6 +68,7 @@ class EvalConfig:
     batch_size: int = 8
     image_size: int | None = None  # model-space size; default: the prompter's
     temperature: float = 0.0  # greedy, as the authors evaluate
+    shuffle_questions: bool = False  # control: every sample is asked a question of another image
     keep_masks: bool = False
     on_error: str = "raise"
     thresholds: Sequence[float] = (0.5,)
@@ -169,13 +171,16 @@ def evaluate(
         question_kind=cfg.question_kind,
         limit=cfg.limit,
     )
+    skipped = [list(s) for s in getattr(ds, "skipped", [])]
+    if cfg.shuffle_questions:
+        ds = shuffle_questions(ds, cfg.seed)
     config = {
         "result_options": wanted,
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
         "protocol": protocol.to_dict(),
         "prompter_name": getattr(prompter, "name", cfg.prompter),
         "segmenter_name": getattr(segmenter, "name", cfg.segmenter),
-        "dataset": {"n_samples": len(ds), "skipped": [list(s) for s in getattr(ds, "skipped", [])]},
+        "dataset": {"n_samples": len(ds), "skipped": skipped},
         **provenance(),
     }
     cfg_path.write_text(json.dumps(config, indent=2))
@@ -212,6 +217,33 @@ def evaluate(
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+class ControlUnavailable(ValueError):
+    """The question-shuffle control cannot be built from these samples (they show a single image)."""
+
+
+def shuffle_questions(samples: Sequence[Any], seed: int = 0) -> list[Any]:
+    """The question-dependence control: the same samples (image, target mask, id), each asked a question
+    that belongs to ANOTHER image. Images are put in a seeded random cycle and every sample takes the
+    question of a sample of the next image (``extra["question_from"]`` names it). A prompter that answers
+    the question scores lower here; one that ignores it scores the same. Needs two images or more."""
+    import dataclasses
+    import random
+
+    by_image: dict[str, list[Any]] = {}
+    for s in samples:
+        by_image.setdefault(s.image_id, []).append(s)
+    images = list(by_image)
+    if len(images) < 2:
+        raise ControlUnavailable(f"shuffle_questions needs samples of two images or more, got {len(images)}")
+    random.Random(seed).shuffle(images)
+    donor = {a: by_image[b] for a, b in zip(images, images[1:] + images[:1], strict=True)}
+    out = []
+    for s in samples:
+        d = donor[s.image_id][by_image[s.image_id].index(s) % len(donor[s.image_id])]
+        out.append(dataclasses.replace(s, question=d.question, extra={**s.extra, "question_from": d.id}))
+    return out
 
 
 def _score(

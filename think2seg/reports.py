@@ -71,19 +71,39 @@ def diagnose_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     - ``distinct answers``: share of distinct answer JSONs (instances) among produced answers;
     - ``top answer share``: how often the single most frequent answer was given (1.0 = one constant box);
     - ``think names category``: share of samples whose ``<think>`` names the target's category, where the
-      records carry one (``extra.category``, e.g. SynthEarth; NaN otherwise).
+      records carry one (``extra.category``, e.g. SynthEarth; NaN otherwise);
+    - ``box area``: mean share of the image (the model's input space) covered by an answer's boxes, over
+      answers with a box (NaN if none): a policy that learnt "a bigger box always scores" drifts to 1.
     """
     from collections import Counter
 
     answers = [json.dumps(r.get("instances"), sort_keys=True) for r in records if r.get("produced", True)]
     counts = Counter(answers)
     named = [_think_names(r) for r in records if r.get("extra", {}).get("category")]
+    areas = [a for r in records if (a := _box_area(r)) is not None]
     return {
         "n": len(records),
         "distinct answers": len(counts) / max(1, len(answers)),
         "top answer share": counts.most_common(1)[0][1] / len(answers) if answers else float("nan"),
         "think names category": float(np.mean(named)) if named else float("nan"),
+        "box area": float(np.mean(areas)) if areas else float("nan"),
     }
+
+
+def _box_area(record: Mapping[str, Any]) -> float | None:
+    """Share of the ``model_size`` image inside the union of the record's boxes (inclusive pixel corners,
+    clipped); None without a box or a model size."""
+    boxes = [i["bbox_2d"] for i in record.get("instances") or [] if i.get("bbox_2d")]
+    size = record.get("model_size")
+    if not boxes or not size:
+        return None
+    w, h = int(size[0]), int(size[1])
+    covered = np.zeros((h, w), bool)
+    for x1, y1, x2, y2 in boxes:
+        xa, xb = sorted((int(round(x1)), int(round(x2))))
+        ya, yb = sorted((int(round(y1)), int(round(y2))))
+        covered[max(0, ya) : min(h - 1, yb) + 1, max(0, xa) : min(w - 1, xb) + 1] = True
+    return float(covered.mean())
 
 
 def _think_names(record: Mapping[str, Any]) -> bool:
@@ -206,8 +226,9 @@ def eval_curve(output_dir: str | Path):
 
 
 def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None = None):
-    """Reward, IoU, format rate and completion length (training log), held-out gIoU and how often the
-    held-out ``<think>`` names the asked category (eval curve) against step, one line per run."""
+    """Reward, IoU, format rate and completion length (training log); held-out gIoU, how often the
+    held-out ``<think>`` names the asked category, the answers' box area and share of distinct answers
+    (eval curve: :func:`diagnose_answers`) against step, one line per run."""
     import matplotlib.pyplot as plt
 
     panels = [  # (source: training log or eval curve, column, title)
@@ -217,8 +238,10 @@ def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None 
         ("log", "completions/mean_length", "completion length"),
         ("eval", "gIoU", "held-out gIoU"),
         ("eval", "think names category", "held-out: <think> names the asked category"),
+        ("eval", "box area", "held-out: box area, % of the image"),
+        ("eval", "distinct answers", "held-out: distinct answers, %"),
     ]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.4))
+    fig, axes = plt.subplots(2, 4, figsize=(17, 6.4))
     axes = axes.ravel()
     for label, d in output_dirs.items():
         hist = training_history(d)

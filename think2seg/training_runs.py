@@ -89,6 +89,7 @@ def before_after(
     protocol: str = "authors",
     constant_baseline: bool = True,
     reference_question_kind: str | None = None,
+    question_control: bool = True,
 ) -> dict[str, Path]:
     """Evaluate each run's starting model once and every trained policy; ``{label: run_dir}``.
 
@@ -97,8 +98,11 @@ def before_after(
     ``reference_question_kind`` (e.g. ``"explicit"`` when training on implicit questions) adds the starting
     model on that kind of question about the same images: what it scores when the question names the
     category, i.e. what learning the question -> category mapping alone would reach.
+    ``question_control`` adds every trained policy (and the reference rows) asked the questions of OTHER
+    images (:func:`think2seg.evaluate.shuffle_questions`): a policy that reads the question scores lower
+    there, one that answers from the image alone scores the same.
     """
-    from think2seg.evaluate import evaluate_many
+    from think2seg.evaluate import ControlUnavailable, evaluate_many
 
     specs: dict[str, str] = {}
     t2s: dict[str, Any] = {}
@@ -111,10 +115,19 @@ def before_after(
     common = dict(data=t2s.get("data"), split=split, segmenter=t2s.get("segmenter"), style=t2s.get("style"),
                   protocol=protocol, questions=questions, limit=limit, keep_masks=True)
     runs = evaluate_many(specs, runs_dir, question_kind=question_kind, **common)
+    groups = [(question_kind, {label: spec for label, spec in specs.items() if label.startswith("after GRPO (")})]
     if reference_question_kind and reference_question_kind != question_kind:
         refs = {f"{label}, {reference_question_kind} questions": spec
                 for label, spec in specs.items() if label.startswith("before (")}
         runs.update(evaluate_many(refs, runs_dir, question_kind=reference_question_kind, **common))
+        groups.append((reference_question_kind, refs))  # its control shows how far reading the question goes
+    if question_control:
+        for kind, group in groups:
+            controls = {f"{label}, questions of other images": spec for label, spec in group.items()}
+            try:
+                runs.update(evaluate_many(controls, runs_dir, question_kind=kind, shuffle_questions=True, **common))
+            except ControlUnavailable as e:  # e.g. a small limit that covers one image
+                print(f"question control skipped for {sorted(controls)}: {e}")
     return runs
 
 

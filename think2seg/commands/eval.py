@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=None, help="model input size (default: the prompter's)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (as evaluated in the paper)")
     p.add_argument(
+        "--shuffle-questions",
+        action="store_true",
+        help="control: ask every sample a question of another image (a prompter that reads the question drops)",
+    )
+    p.add_argument(
         "--keep-masks", action="store_true", help="store predicted masks as COCO RLE in the records"
     )
     p.add_argument(
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         image_size=args.image_size,
         temperature=args.temperature,
+        shuffle_questions=args.shuffle_questions,
         keep_masks=args.keep_masks,
         on_error=args.on_error,
     )
