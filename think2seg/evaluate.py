@@ -232,16 +232,18 @@ def shuffle_questions(samples: Sequence[Any], seed: int = 0) -> list[Any]:
     import random
 
     by_image: dict[str, list[Any]] = {}
+    rank = []  # position of each sample among its image's samples
     for s in samples:
-        by_image.setdefault(s.image_id, []).append(s)
+        rank.append(len(by_image.setdefault(s.image_id, [])))
+        by_image[s.image_id].append(s)
     images = list(by_image)
     if len(images) < 2:
         raise ControlUnavailable(f"shuffle_questions needs samples of two images or more, got {len(images)}")
     random.Random(seed).shuffle(images)
     donor = {a: by_image[b] for a, b in zip(images, images[1:] + images[:1], strict=True)}
     out = []
-    for s in samples:
-        d = donor[s.image_id][by_image[s.image_id].index(s) % len(donor[s.image_id])]
+    for s, k in zip(samples, rank, strict=True):
+        d = donor[s.image_id][k % len(donor[s.image_id])]
         out.append(dataclasses.replace(s, question=d.question, extra={**s.extra, "question_from": d.id}))
     return out
 
