@@ -60,3 +60,13 @@ def prompts_to_native(
 ) -> list[Instance]:
     """Map model-space prompts back to the native image whose ``shape[:2]`` is ``native_hw``."""
     return scale_prompts(instances, model_size, (native_hw[1], native_hw[0]))
+
+
+def clip_box(box: Sequence[float], w: int, h: int) -> tuple[int, int, int, int] | None:
+    """Sorted, rounded, clipped inclusive pixel box ``(x1, y1, x2, y2)`` of a (W=w, H=h) image; None when
+    it misses the image."""
+    x1, x2 = sorted((int(round(box[0])), int(round(box[2]))))
+    y1, y2 = sorted((int(round(box[1])), int(round(box[3]))))
+    if x2 < 0 or y2 < 0 or x1 > w - 1 or y1 > h - 1:
+        return None
+    return max(0, x1), max(0, y1), min(w - 1, x2), min(h - 1, y2)

@@ -97,12 +97,13 @@ def _box_area(record: Mapping[str, Any]) -> float | None:
     size = record.get("model_size")
     if not boxes or not size:
         return None
+    from think2seg.geometry import clip_box
+
     w, h = int(size[0]), int(size[1])
     covered = np.zeros((h, w), bool)
-    for x1, y1, x2, y2 in boxes:
-        xa, xb = sorted((int(round(x1)), int(round(x2))))
-        ya, yb = sorted((int(round(y1)), int(round(y2))))
-        covered[max(0, ya) : min(h - 1, yb) + 1, max(0, xa) : min(w - 1, xb) + 1] = True
+    for box in boxes:
+        if (c := clip_box(box, w, h)) is not None:
+            covered[c[1] : c[3] + 1, c[0] : c[2] + 1] = True
     return float(covered.mean())
 
 

@@ -49,8 +49,7 @@ Stages (all offline, CPU, seeded):
    forced into ``<think>``): greedy -> parse -> GrabCut -> gIoU, box IoU; written to
    ``<out>/warmstart_report.json``. The forced-think row tells whether the boxes follow the model's own
    ``<think>`` (GRPO can then raise implicit gIoU by learning question -> category) or only the words of
-   the question (the ``compact-qfirst`` + LLM warm-up recipe: forced 6.5 vs free 8.9 implicit gIoU, against
-   17.9 explicit).
+   the question (the ``compact-qfirst`` + LLM warm-up recipe; measured rows in ``configs/warmstart.yaml``).
 
 ``<out>`` ends up a plain ``save_pretrained`` dir (fp16 weights) + ``think2seg_prompter.json``; load it
 with ``TinyPrompter(out)`` / prompter spec ``tiny:<out>``.

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from think2seg.geometry import clip_box
 from think2seg.segmenters.base import ImageKey, SegmenterBase, instance_key, usable
 from think2seg.types import Instance, PromptSet
 
@@ -90,13 +91,13 @@ class GrabCutSegmenter(SegmenterBase):
         radius = max(2, round(0.01 * max(h, w)))
         pos = [(int(round(x)), int(round(y))) for x, y in inst.positive if 0 <= x < w and 0 <= y < h]
         neg = [(int(round(x)), int(round(y))) for x, y in inst.negative if 0 <= x < w and 0 <= y < h]
-        rect = _clip_box(inst.box, w, h) if inst.box is not None else None
+        rect = clip_box(inst.box, w, h) if inst.box is not None else None
         ring = cv2.GC_BGD
         if rect is None and pos:
             ring = cv2.GC_PR_BGD  # the rectangle is a guess: the object may extend beyond it
             grow = max(4 * radius, round(0.1 * max(h, w)))
             xs, ys = [p[0] for p in pos], [p[1] for p in pos]
-            rect = _clip_box((min(xs) - grow, min(ys) - grow, max(xs) + grow, max(ys) + grow), w, h)
+            rect = clip_box((min(xs) - grow, min(ys) - grow, max(xs) + grow, max(ys) + grow), w, h)
         if rect is None:
             return
         x1, y1, x2, y2 = rect
@@ -139,12 +140,3 @@ class GrabCutSegmenter(SegmenterBase):
         self._count("fallbacks")
         warnings.warn(f"GrabCut fell back to the seeded region: {why}", GrabCutFallbackWarning, stacklevel=4)
         return fg
-
-
-def _clip_box(box: Sequence[float], w: int, h: int) -> tuple[int, int, int, int] | None:
-    """Sorted, rounded, clipped inclusive box ``(x1, y1, x2, y2)``; None when it misses the image."""
-    x1, x2 = sorted((int(round(box[0])), int(round(box[2]))))
-    y1, y2 = sorted((int(round(box[1])), int(round(box[3]))))
-    if x2 < 0 or y2 < 0 or x1 > w - 1 or y1 > h - 1:
-        return None
-    return max(0, x1), max(0, y1), min(w - 1, x2), min(h - 1, y2)
