@@ -103,3 +103,62 @@ def test_coco_mask_encodings():
         n += 1
     runs.append(n)
     assert (coco_mask({"size": [20, 30], "counts": runs}, 20, 30) == m).all()
+
+
+class _Payload:
+    """Unpickling this with the standard pickle calls os.system, which creates ``target``."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.target}",))
+
+
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_rrsisd_refs_pickle_cannot_run_code(synth_formats, tmp_path, protocol):
+    import shutil
+
+    from think2seg.data import DataError
+    from think2seg.data.referring import read_plain_pickle
+
+    root = tmp_path / "rrsisd_bad"
+    shutil.copytree(synth_formats["rrsisd"], root)
+    refs_path = root / "rrsisd" / "refs(unc).p"
+    target = tmp_path / "pwned"
+    refs = [{"ref_id": 1, "split": "train", "sentences": [{"sent": "x"}], "evil": _Payload(target)}]
+    refs_path.write_bytes(pickle.dumps(refs, protocol=protocol))
+    with pytest.raises(DataError) as e:
+        read_plain_pickle(refs_path)
+    assert str(e.value).startswith(str(refs_path)) and "system" in str(e.value)
+    with pytest.raises(DataError, match=r"refs\(unc\)\.p"):
+        load_dataset(f"rrsisd:{root}", "train")
+    ds = load_dataset(f"rrsisd:{root}", "train", on_error="skip")
+    assert len(ds) == 0 and ds.skipped[0][0] == str(refs_path)
+    assert not target.exists()  # the payload never ran
+    pickle.loads(refs_path.read_bytes())  # ...while the standard unpickler would have run it
+    assert target.exists()
+
+
+def test_plain_pickle_reads_containers_and_scalars(tmp_path):
+    from collections import OrderedDict
+
+    from think2seg.data.referring import read_plain_pickle
+
+    obj = [{"ref_id": 3, "split": "test", "sentences": [{"sent": "the tank", "tokens": ["the", "tank"]}],
+            "score": 0.5, "ok": True, "none": None, "pair": (1, 2), "ids": {4, 5}, "frozen": frozenset({6}),
+            "ordered": OrderedDict(a=1), "raw": b"\x00\xff", "big": 2**70}]
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        f = tmp_path / f"refs{protocol}.p"
+        f.write_bytes(pickle.dumps(obj, protocol=protocol))
+        if protocol < 3:  # bytes need a codecs call below protocol 3: refused, not run
+            from think2seg.data import DataError
+
+            with pytest.raises(DataError, match="_codecs.encode"):
+                read_plain_pickle(f)
+            f.write_bytes(pickle.dumps([{k: v for k, v in obj[0].items() if k != "raw"}], protocol=protocol))
+            assert read_plain_pickle(f) == [{k: v for k, v in obj[0].items() if k != "raw"}]
+        else:
+            assert read_plain_pickle(f) == obj

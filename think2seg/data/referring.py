@@ -9,8 +9,9 @@ Layouts:
 - RRSIS-D: ``rrsisd/refs(unc).p`` (refer-style pickle: ref_id, ann_id, image_id, category_id, split,
   sentences[{sent, ...}]), ``rrsisd/instances.json`` (COCO; polygon or RLE segmentations, decoded with
   pycocotools), images in ``images/rrsisd/JPEGImages/``. One entry per ref; its sentences are the
-  questions; sample id ``f"{ref_id}:{sentence_index}"``. (The pickle is trusted input: only load
-  pickles you got from the dataset's authors.)
+  questions; sample id ``f"{ref_id}:{sentence_index}"``. The pickle is read by a restricted unpickler
+  (:func:`read_plain_pickle`) that builds only plain containers and scalars: a crafted file is refused
+  with a :class:`DataError` naming it, and none of its code runs.
 - RefSegRS: ``images/<id>.tif``, ``masks/<id>.tif`` (channel 0 > 0), ``output_phrase_<split>.txt``
   with lines ``<id> <phrase>``.
 - RISBench: ``img_rgb/<file>``, ``mask/<file>`` (same name), ``output_phrase_<split>.txt`` with lines
@@ -77,12 +78,38 @@ def _rrsisd_files(root: Path, issues: Issues) -> tuple[Path, Path, Path] | None:
     return refs, inst, img_dir
 
 
-def _read_refs(refs_path: Path) -> list:
+# What a refer-style annotation pickle may name besides the opcode-built types (list, dict, tuple, str,
+# bytes, int, float, bool, None): the containers that protocols 0-2 rebuild by calling their class.
+PLAIN_PICKLE_GLOBALS = frozenset({
+    ("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
+    ("collections", "OrderedDict"),
+})
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Refuses every global outside :data:`PLAIN_PICKLE_GLOBALS`, so no callable of the file's choosing runs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in PLAIN_PICKLE_GLOBALS:
+            return {"set": set, "frozenset": frozenset, "OrderedDict": OrderedDict}[name]
+        raise pickle.UnpicklingError(f"refused global {module}.{name}: only plain containers and scalars are read")
+
+
+def read_plain_pickle(path: str | Path) -> Any:
+    """The object in a pickle made only of plain containers and scalars, or a :class:`DataError` naming
+    ``path`` (missing, torn, or naming any class or function: such a file is refused before it can run)."""
     try:
-        with open(refs_path, "rb") as f:
-            refs = pickle.load(f, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, ImportError, IndexError) as e:
-        raise data_error(refs_path, f"unreadable annotations ({type(e).__name__}: {e})", "bad_annotation") from e
+        with open(path, "rb") as f:
+            return _PlainUnpickler(f, encoding="latin1").load()
+    except FileNotFoundError as e:
+        raise data_error(path, "file not found", "missing") from e
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, ImportError, IndexError, TypeError,
+            KeyError, OverflowError, MemoryError) as e:
+        raise data_error(path, f"unreadable annotations ({type(e).__name__}: {e})", "bad_annotation") from e
+
+
+def _read_refs(refs_path: Path) -> list:
+    refs = read_plain_pickle(refs_path)
     if not isinstance(refs, list):
         raise data_error(refs_path, f"unreadable annotations (expected a list of refs, got {type(refs).__name__})",
                          "bad_annotation")
