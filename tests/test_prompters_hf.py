@@ -162,8 +162,8 @@ def test_tiny_spec_is_routed_to_the_tiny_prompter(tiny_dirs):
 @pytest.mark.parametrize(
     "make, exc, match",
     [
-        (lambda d, t: HFPrompter(t / "nope"), FileNotFoundError, "does not exist"),
-        (lambda d, t: HFPrompter(t), FileNotFoundError, "has no config.json"),
+        (lambda d, t: HFPrompter(t / "nope"), FileNotFoundError, "nope: no such model directory"),
+        (lambda d, t: HFPrompter(t), FileNotFoundError, "no config.json"),
         (lambda d, t: HFPrompter(d["llava"], family="blip"), ValueError, "unknown LVLM family 'blip'"),
         (lambda d, t: HFPrompter(d["llava"], template="fancy"), ValueError, "unknown template"),
         (lambda d, t: HFPrompter(d["llava"], style="bbox+3pos"), ValueError, "unknown prompt style"),

@@ -4,6 +4,10 @@ transformers, sam2) happen inside ``run`` so that ``think2seg --help`` stays ins
 
     think2seg doctor            # what is installed, which checkpoints / model dirs are found
     think2seg <command> --help  # every subcommand documents its options
+    think2seg --debug <command> # a user error shows its traceback instead of one line
+
+A mistake of the user's (any :class:`think2seg.errors.UserError`: a missing file, model directory or
+checkpoint, a bad option or spec) prints one line naming the file or option and exits with status 2.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from think2seg.errors import UserError
 
 COMMANDS = [
     "doctor",
@@ -23,7 +29,7 @@ COMMANDS = [
 ]
 
 
-class CLIError(Exception):
+class CLIError(UserError):
     """A user-facing error: printed without a traceback, exit status 2. Name the file or option at fault."""
 
 
@@ -35,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reasoning segmentation of remote-sensing images (LVLM prompter + frozen SAM2).",
     )
     parser.add_argument("--version", action="version", version=f"think2seg {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error instead of a one-line message"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -50,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    if "--debug" in rest:  # also accepted after the command
+        args.debug = True
+        rest = [a for a in rest if a != "--debug"]
     if getattr(args, "command", None) == "train":  # trl's TrlParser owns the training options
         args._rest = rest
         args._parser = parser._subparsers._group_actions[0].choices["train"]
@@ -60,16 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args) or 0)
-    except CLIError as e:
-        print(f"think2seg {args.command}: error: {e}", file=sys.stderr)
+    except UserError as e:
+        if args.debug:
+            raise
+        message = " ".join(str(e).split())  # one line, whatever the message held
+        print(f"think2seg {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except Exception as e:  # data errors name their file already
-        from think2seg.data.io import DataError
-
-        if isinstance(e, DataError):
-            print(f"think2seg {args.command}: error: {e}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

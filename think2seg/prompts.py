@@ -31,10 +31,6 @@ REFERENCE_SYSTEM = (
     "Segment Anything Model (SAM) based on a user's request."
 )
 
-# Model input sizes as used in the paper's runs (square, aspect ratio not kept).
-MODEL_INPUT_SIZES = {"qwen2.5-vl": 840, "qwen2-vl": 840, "internvl3": 896, "llava": 336}
-
-
 @dataclass(frozen=True)
 class PromptStyle:
     """Which prompts each instance carries: a box or not, and exact positive / negative point counts."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from think2seg.model_dirs import CONFIG, WEIGHT_SUFFIXES
+
 PACKAGES = ("think2seg", "torch", "transformers", "trl", "sam2", "opencv-python-headless")
 
 
@@ -38,9 +40,6 @@ def provenance() -> dict[str, object]:
     return {"versions": versions(), "git_sha": git_sha()}
 
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-
-
 def weights_fingerprint(path: str | Path, chunk: int = 1 << 22) -> str | None:
     """A cheap content fingerprint of a local model directory (or file): sha256 over every weight file's
     name, size, first and last ``chunk`` bytes (safetensors headers hold every tensor's offsets), plus
@@ -51,7 +50,7 @@ def weights_fingerprint(path: str | Path, chunk: int = 1 << 22) -> str | None:
     p = Path(path).expanduser()
     if not p.exists():
         return None
-    files = [p] if p.is_file() else sorted(f for f in p.iterdir() if f.suffix in WEIGHT_SUFFIXES or f.name == "config.json")
+    files = [p] if p.is_file() else sorted(f for f in p.iterdir() if f.suffix in WEIGHT_SUFFIXES or f.name == CONFIG)
     if not files:
         return None
     h = hashlib.sha256()

@@ -33,6 +33,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from think2seg.errors import UserError, config_file
+
 log = logging.getLogger(__name__)
 
 
@@ -109,16 +111,16 @@ class Think2SegArgs:
 def resolve_model(spec: str) -> tuple[str, dict[str, Any]]:
     """Model spec -> (path or hub id, its prompter metadata: template / style / image_size)."""
     if spec == "tiny" or spec.startswith("tiny:"):
-        from think2seg.prompters.tiny import ASSET_DIR, _check_dir, read_meta
+        from think2seg.prompters.tiny import check_checkpoint, read_meta
 
-        path = Path(spec[5:]) if spec.startswith("tiny:") else ASSET_DIR
-        _check_dir(path)
+        path = check_checkpoint(spec[5:] if spec.startswith("tiny:") else None)
         meta = read_meta(path)
         meta.setdefault("family", "qwen2.5-vl")
         return str(path), meta
-    local = Path(spec).exists() or spec.startswith(("/", "./", "../", "~"))
-    if local and not Path(spec).expanduser().is_dir():
-        raise FileNotFoundError(f"--model {spec!r}: no such model directory")
+    from think2seg.model_dirs import check_model_dir, looks_local
+
+    if looks_local(spec):
+        return str(check_model_dir(spec, "--model")), {}
     return spec, {}
 
 
@@ -180,14 +182,13 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
     from trl import GRPOTrainer
 
     from think2seg.peer_rewards import build_reward_funcs
-    from think2seg.prompts import MODEL_INPUT_SIZES
 
     model_path, meta = resolve_model(t2s.model)
     processor = AutoProcessor.from_pretrained(model_path)
     if getattr(processor, "tokenizer", None) is not None:
         processor.tokenizer.padding_side = "left"
     template = t2s.template or meta.get("template", "reference")
-    image_size = t2s.image_size or meta.get("image_size") or _family_size(model_path, MODEL_INPUT_SIZES)
+    image_size = t2s.image_size or meta.get("image_size") or _family_size(model_path)
     t2s.template, t2s.image_size = template, int(image_size)
 
     funcs, weights = build_reward_funcs(
@@ -233,16 +234,15 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
     return trainer
 
 
-def _family_size(model_path: str, sizes: dict[str, int]) -> int:
+def _family_size(model_path: str) -> int:
+    """The input size of the model's family (:data:`think2seg.prompters.hf.FAMILIES`), else 840."""
     from transformers import AutoConfig
 
+    from think2seg.geometry import DEFAULT_MODEL_SIZE
+    from think2seg.prompters.hf import FAMILIES
+
     model_type = AutoConfig.from_pretrained(model_path).model_type
-    return {
-        "qwen2_5_vl": sizes["qwen2.5-vl"],
-        "qwen2_vl": sizes["qwen2-vl"],
-        "internvl": sizes["internvl3"],
-        "llava": sizes["llava"],
-    }.get(model_type, 840)
+    return next((f.image_size for f in FAMILIES.values() if model_type in f.model_types), DEFAULT_MODEL_SIZE)
 
 
 def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
@@ -270,14 +270,39 @@ def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
 def parse_args(argv: list[str] | None = None):
     from trl import GRPOConfig, TrlParser
 
+    args = sys.argv[1:] if argv is None else argv
+    for i, a in enumerate(args):  # a missing --config is the user's, named in one line
+        if a.startswith("--config="):
+            config_file(a.split("=", 1)[1])
+        elif a == "--config" and i + 1 < len(args):
+            config_file(args[i + 1])
     parser = TrlParser((Think2SegArgs, GRPOConfig))
     t2s, cfg = parser.parse_args_and_config(args=argv)
     return t2s, cfg
 
 
+def check_args(t2s: Think2SegArgs) -> None:
+    """Before anything loads: a :class:`~think2seg.errors.UserError` naming the option for a model, data or
+    segmenter spec that cannot work (missing model directory or SAM2 checkpoint, unknown format or backend)."""
+    from think2seg.data import check_spec
+    from think2seg.segmenters import parse_segmenter_spec, resolve_sam2_checkpoint
+
+    resolve_model(t2s.model)
+    for option, check in (("--data", check_spec), ("--segmenter", parse_segmenter_spec)):
+        try:
+            check(getattr(t2s, option[2:]))
+        except ValueError as e:
+            raise UserError(f"{option}: {e}") from e
+    seg = parse_segmenter_spec(t2s.segmenter)
+    if seg.backend == "sam2" and not seg.random:
+        resolve_sam2_checkpoint(seg.size, seg.checkpoint)
+
+
 def train(t2s: Think2SegArgs, cfg: Any) -> Any:
     """Build the trainer, train (resuming if asked), save the final model + processor. Returns the trainer."""
     from transformers.trainer_utils import get_last_checkpoint
+
+    check_args(t2s)
 
     callbacks: list = []
     if t2s.max_minutes:

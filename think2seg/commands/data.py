@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-FORMATS = ("earthreason", "rrsisd", "refsegrs", "risbench")
-
 
 def register(sub) -> None:
+    from think2seg.data import FORMATS
+
     p = sub.add_parser(
         "data-stats",
         help="per-split counts, empty targets and mask-area statistics of a dataset",

@@ -12,7 +12,6 @@ import importlib
 import json
 import os
 import platform
-from pathlib import Path
 from typing import Any
 
 
@@ -46,25 +45,6 @@ def _version(module: str) -> str | None:
         except PackageNotFoundError:
             version = "installed"
     return version
-
-
-def find_model_dirs(dirs: list[str | Path]) -> list[dict[str, Any]]:
-    """Model directories (a ``config.json`` with a ``model_type``) directly in, or one level under, ``dirs``."""
-    found = []
-    for d in dirs:
-        d = Path(d).expanduser()
-        if not d.is_dir():
-            found.append({"path": str(d), "error": "not a directory"})
-            continue
-        for cand in [d, *sorted(p for p in d.iterdir() if p.is_dir())]:
-            cfg = cand / "config.json"
-            if cfg.is_file():
-                try:
-                    model_type = json.loads(cfg.read_text()).get("model_type")
-                except (OSError, json.JSONDecodeError) as e:
-                    model_type = f"unreadable config.json ({e})"
-                found.append({"path": str(cand), "model_type": model_type})
-    return found
 
 
 def collect(sam2_dirs: list[str], models_dirs: list[str]) -> dict[str, Any]:
@@ -109,6 +89,8 @@ def collect(sam2_dirs: list[str], models_dirs: list[str]) -> dict[str, Any]:
     except ImportError as e:
         info["sam2_checkpoints"] = f"segmenters unavailable ({e})"
     env_models = os.environ.get("THINK2SEG_MODELS_DIR")
+    from think2seg.model_dirs import find_model_dirs
+
     info["model_dirs"] = find_model_dirs([*models_dirs, *([env_models] if env_models else [])])
     info["hf_offline"] = os.environ.get("HF_HUB_OFFLINE") == "1"
     return info

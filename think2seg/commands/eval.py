@@ -56,8 +56,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_specs(args: argparse.Namespace) -> None:
+    """A :class:`~think2seg.cli.CLIError` naming the option whose spec is malformed (nothing loads)."""
+    from think2seg.cli import CLIError
+    from think2seg.data import check_spec
+    from think2seg.prompters import parse_spec
+    from think2seg.segmenters import parse_segmenter_spec
+
+    for option, check in (("--data", check_spec), ("--prompter", parse_spec), ("--segmenter", parse_segmenter_spec)):
+        try:
+            check(getattr(args, option[2:]))
+        except ValueError as e:
+            raise CLIError(f"{option}: {e}") from e
+
+
 def run(args: argparse.Namespace) -> int:
     from think2seg.evaluate import EvalConfig, evaluate
+
+    check_specs(args)
 
     cfg = EvalConfig(
         data=args.data,

@@ -17,6 +17,7 @@ import logging
 import os
 
 from think2seg.cli import CLIError
+from think2seg.errors import config_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from think2seg.warmstart import load_config, warmstart
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    a = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
+    a = {k: v for k, v in vars(args).items() if k not in ("command", "func", "debug")}
+    if a.get("config") is not None:
+        config_file(a["config"])
     try:
         cfg = load_config(a.pop("config", None), a)
     except (OSError, ValueError) as e:

@@ -23,28 +23,40 @@ from think2seg.data.dataset import Dataset, load_pair
 from think2seg.data.io import DataError
 
 FORMATS = ("earthreason", "rrsisd", "refsegrs", "risbench")
+SPLITS = ("train", "val", "test")
 DEFAULT_SYNTH = "synthearth"  # the spec of the default SynthEarth dataset
+
+
+def check_spec(spec: str | Path) -> str:
+    """The FORMAT that ``spec`` names, reading and generating nothing; a ValueError names a bad spec."""
+    s = str(spec)
+    if s == DEFAULT_SYNTH or s.startswith(DEFAULT_SYNTH + "?"):
+        _synth_options(s)
+        return "earthreason"
+    head, sep, _ = s.partition(":")
+    if sep and head.lower() in FORMATS:
+        return head.lower()
+    if sep and len(head) > 1 and "/" not in head and "\\" not in head:
+        raise ValueError(f"{spec!r}: unknown dataset format {head!r}; expected one of {', '.join(FORMATS)}")
+    return "earthreason"
 
 
 def parse_spec(spec: str | Path) -> tuple[str, Path]:
     """``"rrsisd:/data/RRSIS-D"`` -> ``("rrsisd", Path(...))``; a bare directory means EarthReason;
     ``"synthearth"`` the default SynthEarth (generated here if missing)."""
-    s = str(spec)
+    fmt, s = check_spec(spec), str(spec)
     if s == DEFAULT_SYNTH or s.startswith(DEFAULT_SYNTH + "?"):
-        return "earthreason", _synth_root(s)
+        from think2seg.data import synth
+
+        return fmt, synth.ensure_default(**_synth_options(s))
     head, sep, tail = s.partition(":")
-    if sep and head.lower() in FORMATS:
-        return head.lower(), Path(tail)
-    if sep and len(head) > 1 and "/" not in head and "\\" not in head:
-        raise ValueError(f"{spec!r}: unknown dataset format {head!r}; expected one of {', '.join(FORMATS)}")
-    return "earthreason", Path(s)
+    return fmt, Path(tail) if sep and head.lower() == fmt else Path(s)
 
 
 _SYNTH_KEYS = {"train": "n_train", "val": "n_val", "test": "n_test", "seed": "seed", "size": "size"}
 
 
-def _synth_root(spec: str) -> Path:
-    from think2seg.data import synth
+def _synth_options(spec: str) -> dict[str, int]:
     from think2seg.specs import split_options
 
     kw = {}
@@ -55,7 +67,7 @@ def _synth_root(spec: str) -> Path:
             kw[_SYNTH_KEYS[key]] = int(value)
         except ValueError:
             raise ValueError(f"{spec!r}: SynthEarth option {key}={value!r} is not an integer") from None
-    return synth.ensure_default(**kw)
+    return kw
 
 
 def load_dataset(
@@ -84,4 +96,4 @@ def load_dataset(
             "risbench": referring.load_risbench}[fmt](root, split, **kw)
 
 
-__all__ = ["DEFAULT_SYNTH", "FORMATS", "DataError", "Dataset", "load_dataset", "load_pair", "parse_spec"]
+__all__ = ["DEFAULT_SYNTH", "FORMATS", "SPLITS", "DataError", "Dataset", "check_spec", "load_dataset", "load_pair", "parse_spec"]

@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from think2seg.data import FORMATS, load_dataset, load_pair, parse_spec
+from think2seg.data import FORMATS, SPLITS, load_dataset, load_pair, parse_spec
 from think2seg.data.dataset import Dataset
 from think2seg.data.io import data_error
 
-SPLITS = ("train", "val", "test")
 SYNTH_ALIASES = ("synth", "synthearth", "default")
 
 

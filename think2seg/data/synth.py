@@ -36,12 +36,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from think2seg.data import FORMATS, SPLITS
 from think2seg.data.io import DataError, data_error
 from think2seg.data.questions import make_questions, referring_expression, semantic_phrase
 from think2seg.data.scenes import CATEGORIES, CATEGORY_KEYS, render_scene
 
-FORMATS = ("earthreason", "rrsisd", "refsegrs", "risbench")
-SPLITS = ("train", "val", "test")
 SPLIT_CODE = {"train": 1, "val": 2, "test": 3}
 META_FILE = "synth_meta.json"
 VERSION = 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from think2seg.geometry import as_size
+from think2seg.geometry import DEFAULT_MODEL_SIZE, as_size
 from think2seg.prompts import DEFAULT_STYLE, PromptStyle, format_answer, get_style
 from think2seg.types import Instance, Sample
 
@@ -33,7 +33,7 @@ class FixedPrompter:
         box: str | Sequence[float] = (0.07, 0.07, 0.93, 0.93),
         points: str | Sequence[float] = (0.35, 0.35, 0.65, 0.65),
         style: str | PromptStyle = DEFAULT_STYLE,
-        image_size: int | Sequence[int] = 840,
+        image_size: int | Sequence[int] = DEFAULT_MODEL_SIZE,
     ) -> None:
         self.style = get_style(style)
         self.image_size = as_size(image_size)

@@ -57,7 +57,6 @@ each (path, dtype, device, attention) combination.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import zlib
@@ -66,7 +65,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from think2seg.errors import ModelNotFoundError
 from think2seg.geometry import as_size
+from think2seg.model_dirs import check_model_dir, looks_local, read_model_type
 from think2seg.prompts import DEFAULT_STYLE, PromptStyle, build_messages, get_style
 from think2seg.types import Sample
 
@@ -130,17 +131,6 @@ def family_of_model_type(model_type: str | None, source: str) -> Family:
     )
 
 
-def _looks_local(spec: str) -> bool:
-    """Hub ids are ``name`` or ``org/name``; anything path-like (or existing on disk) is local."""
-    return (
-        Path(spec).expanduser().exists()
-        or spec.startswith(("/", ".", "~"))
-        or spec.count("/") > 1
-        or "\\" in spec
-        or os.path.isabs(spec)
-    )
-
-
 def _torch_dtype(dtype: Any, device: str):
     import torch
 
@@ -179,17 +169,9 @@ class HFPrompter:
         generation_kwargs: dict[str, Any] | None = None,
     ):
         spec = str(model_id_or_path)
-        self.local = _looks_local(spec)
+        self.local = looks_local(spec)
         if self.local:
-            path = Path(spec).expanduser()
-            if not path.is_dir():
-                raise FileNotFoundError(f"HF prompter: model directory {spec!r} does not exist (hf:PATH)")
-            if not (path / "config.json").is_file():
-                raise FileNotFoundError(
-                    f"HF prompter: {spec!r} has no config.json; expected a save_pretrained directory of "
-                    "a model and its processor"
-                )
-            self.model_id = str(path.resolve())
+            self.model_id = str(check_model_dir(spec, "hf prompter").resolve())
         else:
             self.model_id = spec
         self.trust_remote_code = bool(trust_remote_code)
@@ -257,19 +239,15 @@ class HFPrompter:
 
     def _read_model_type(self) -> str | None:
         if self.local:
-            with open(Path(self.model_id) / "config.json", encoding="utf-8") as f:
-                try:
-                    return json.load(f).get("model_type")
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{self.model_id}/config.json is not valid JSON: {e}") from e
+            return read_model_type(self.model_id)
         from transformers import AutoConfig
 
         try:
             cfg = AutoConfig.from_pretrained(self.model_id, trust_remote_code=self.trust_remote_code)
         except Exception as e:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-            raise OSError(
-                f"HF prompter: could not load the config of hub model {self.model_id!r}"
+            raise ModelNotFoundError(
+                f"prompter hf:{self.model_id}: could not load the config of this hub model"
                 + (" (HF_HUB_OFFLINE=1 and it is not in the local cache)" if offline else "")
                 + f"; pass a local directory instead. Cause: {type(e).__name__}: {e}"
             ) from e

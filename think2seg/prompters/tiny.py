@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from think2seg.model_dirs import check_model_dir
 from think2seg.prompters.hf import HFPrompter
 
 log = logging.getLogger(__name__)
@@ -33,18 +34,12 @@ META_FILE = "think2seg_prompter.json"  # template / style / image_size written b
 REBUILD_HINT = "python -m think2seg.warmstart --out think2seg/assets/tiny_prompter"
 
 
-def _check_dir(path: Path) -> Path:
-    if not path.is_dir():
-        raise FileNotFoundError(f"tiny prompter checkpoint {str(path)!r} is not a directory (rebuild: {REBUILD_HINT})")
-    for name in ("config.json", "tokenizer.json"):
-        if not (path / name).is_file():
-            raise FileNotFoundError(
-                f"tiny prompter checkpoint {str(path)!r} has no {name}: expected a save_pretrained dir of "
-                f"a Qwen2.5-VL model + processor (rebuild: {REBUILD_HINT})"
-            )
-    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
-        raise FileNotFoundError(f"tiny prompter checkpoint {str(path)!r} has no model weights (*.safetensors)")
-    return path
+def check_checkpoint(path: str | Path | None = None) -> Path:
+    """The checkpoint folder (default: the shipped one) if it holds a config, a tokenizer and weights;
+    otherwise a :class:`~think2seg.errors.ModelNotFoundError` naming it."""
+    p = Path(path) if path is not None else ASSET_DIR
+    return check_model_dir(p, "tiny prompter checkpoint", ("config.json", "tokenizer.json"), weights=True,
+                           hint=f"rebuild: {REBUILD_HINT}")
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -58,7 +53,7 @@ def load_tiny(path: str | Path | None = None, dtype: str = "float32"):
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-    p = _check_dir(Path(path) if path is not None else ASSET_DIR)
+    p = check_checkpoint(path)
     processor = AutoProcessor.from_pretrained(p, local_files_only=True)
     processor.tokenizer.padding_side = "left"
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
@@ -95,7 +90,7 @@ class TinyPrompter(HFPrompter):
         image_size: int | Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
-        ckpt = _check_dir(Path(path) if path is not None else ASSET_DIR)
+        ckpt = check_checkpoint(path)
         meta = read_meta(ckpt)
         size = image_size or meta.get("image_size")
         if size is None:

@@ -17,6 +17,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from think2seg.errors import UserError
 from think2seg.segmenters.spec import SAM2_SIZES
 
 ENV_VAR = "THINK2SEG_SAM2_DIR"
@@ -24,7 +25,7 @@ OFFICIAL_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 DEFAULT_DIRS = ("checkpoints",)
 
 
-class CheckpointNotFoundError(FileNotFoundError):
+class CheckpointNotFoundError(UserError, FileNotFoundError):
     """A SAM2 checkpoint is missing; the message names the file expected and where to get it."""
 
 
