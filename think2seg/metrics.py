@@ -10,7 +10,7 @@
 >>> s = summarize(recs, protocol="authors"); round(s["gIoU"], 3), round(s["cIoU"], 3), s["empty_true"]
 (0.75, 0.5, 1)
 
-Published systems score differently, and the numbers move by points (REFERENCE.md). Every switch is a
+Published systems score differently, and the numbers move by points (docs/protocols.md). Every switch is a
 field of :class:`Protocol` and is written into every result:
 
 =================  =================================================================================

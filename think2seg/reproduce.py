@@ -2,7 +2,7 @@
 
 >>> from think2seg.reproduce import run_notebook
 >>> run_notebook("01", {"dataset": None, "split": "test"})          # doctest: +SKIP
-PosixPath('/work/main/reports/executed/01_dataset_exploration.ipynb')
+PosixPath('reports/executed/01_dataset_exploration.ipynb')
 
 Notebooks live in ``notebooks/`` as jupytext percent scripts (``NN_name.py``, the source of truth) paired
 with output-free ``.ipynb`` files. ``name_or_path`` is a path, a notebook name (``01_dataset_exploration``)

@@ -13,10 +13,8 @@ paper's answers). Both paths run on the same prompts in the same process:
 With E an encoder pass, d one released decode and d' one of ours, the ratio is G(E + k d) / (E + G k d')
 for k instances per completion: the decoder, not the encoder, bounds it. Ours decodes single rows with
 the prompt-independent part of SAM2's decoder done once per image (``sam2_decoder.py``; same masks bit for
-bit): on a 2-core CPU with sam2 small at 840 px, E = 2.1 s, d = 58 ms (quiet machine) and d' ~ 0.5 d
-(measured interleaved; 0.65 d with the upscaling convolutions in NCHW), so G = 16, k = 2 gives ~11.7x
-(8.9x with d' = d). The header, printed after the warm-up, says which decoder path single rows take and
-the layout of the upscaling convolutions (channels-last only where checked to give the same bits).
+bit). The header, printed after the warm-up, says which decoder path single rows take and the layout of
+the upscaling convolutions. Measured values of E, d, d' and the ratio: docs/sam2.md.
 
 The masks must agree (bit for bit by default; ``--tolerance`` is the fraction of pixels per mask allowed
 to differ, default 0 except with batched decoding or CUDA, 1e-3). The table gives seconds per group

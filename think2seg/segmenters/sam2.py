@@ -4,40 +4,14 @@
     >>> seg = build_segmenter("sam2:tiny:random")             # doctest: +SKIP  (random weights, tests only)
     >>> masks = seg.segment(image, [prompts_a, prompts_b])   # doctest: +SKIP  one encoder pass for both
 
-Speed: the image encoder runs once per image content (an LRU of ``cache_size`` embeddings keyed by a hash
-of the pixels), not once per completion as released. Instances of all prompt sets are grouped by prompt
-signature ``(has box, number of points)`` (SAM2 needs the same number of points per row of a batch;
-labels 1/0 per point may differ between rows) and decoded ``decoder_batch`` rows per call; identical
-instances (same box and points, common among the G completions of a converged policy) are decoded once.
-``decoder_batch=None`` picks 1 on CPU and 64 on CUDA: on a CPU the mask decoder costs the same per
-instance whether batched or not, and only single-row calls give masks that are bit-for-bit those of the
-released code (batched matmuls change logits in the last float bit, flipping the odd pixel whose logit
-is ~0). On CUDA batching is the point; masks then agree with the released path up to those pixels.
-
-Single rows skip the decoder's prompt-independent work (:mod:`~think2seg.segmenters.sam2_decoder`): with no
-mask input, ``src = image_embed + no_mask_embed``, the dense positional encoding and, in the first
-transformer block, the projections of the 4096 image tokens (``k_proj``/``v_proj`` of the token->image
-attention, ``q_proj`` of the image->token one, ~23 % of the decoder's multiply-adds) depend on the image
-alone. They are computed once per cached image by the very calls ``_predict`` makes at batch 1 and reused;
-the rest is ``_predict``'s own sequence of ops on identical operands, so logits are equal bit for bit, not
-just close (elementwise ops whose operand layout is changed give the same float per element; see that
-module). It costs 14 MiB per cached image on top of the predictor's 16 MiB of features (64x64 embeddings),
-~120 MiB at the default ``cache_size=4``. The mirrored code is checked against sam2 1.1.0's by a hash of
-its source; on any other version ``decoder_path`` says ``predictor`` and every row goes through ``_predict``.
-A decode then takes ~0.5 of ``_predict``'s time (sam2 small, 840 px, 2-core CPU, 1 thread, interleaved
-on a loaded machine: 141 -> 70 ms; 87 ms with NCHW upscaling convolutions, 58 -> 38 ms quiet): the first
-block's image-side work, the dense PE and its batch copy are gone, the adds of a contiguous to a
-transposed tensor and the first convolution's input copy run ~10x faster, and the two upscaling
-convolutions run channels-last where a per-process check finds that exact (:attr:`conv_layout`).
-
-Numerics as released: ``multimask_output=False`` (with sam2's stability fallback), threshold 0, box + all
-points of an instance in one prompt, bilinear upsampling to the image size; ``torch.inference_mode()``,
-bf16 autocast on CUDA only (entered per call, never globally), fp32 on CPU. This module drives
-``SAM2ImagePredictor`` (sam2==1.1.0): it stores/restores the predictor's feature state per cached image
-and calls its ``_prep_prompts``, then its ``_predict`` (rows > 1) or the cached decoder (one row).
-
-Masks are (H, W) bool in the space of the image passed to ``set_image``. One segmenter holds one
-"current image": it is not thread-safe (use one per thread, or a lock).
+``image`` is (H, W, 3) uint8 RGB; prompts are absolute pixel coordinates of that image; masks are (H, W)
+bool in the same space, one per prompt set (the union of its instances' masks). Numerics are the
+released ones (``multimask_output=False``, threshold 0, box + all points of an instance in one prompt).
+The encoder runs once per image content (an LRU of ``cache_size`` embeddings); instances are grouped by
+prompt signature and decoded ``decoder_batch`` rows per call (None: 1 on CPU, where single rows go through
+the exact :mod:`~think2seg.segmenters.sam2_decoder`, and 64 on CUDA). One segmenter holds one current
+image: it is not thread-safe. How the cache and the cached decoder work, their memory and their
+measured speed: ``docs/sam2.md``.
 """
 
 from __future__ import annotations

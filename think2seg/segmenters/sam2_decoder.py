@@ -1,54 +1,17 @@
 """SAM2's single-prompt mask decoding with its prompt-independent work done once per image, bit for bit.
 
     >>> dec = CachedDecoder.build(predictor)   # doctest: +SKIP  None unless the sam2 code is the one mirrored here
-    >>> prep = dec.prepare(predictor._features)             # doctest: +SKIP  once per image (14 MiB kept)
+    >>> prep = dec.prepare(predictor._features)             # doctest: +SKIP  once per image
     >>> masks = dec.predict(prep, coords, labels, box, hw)  # doctest: +SKIP  == predictor._predict(...)[0]
 
-:meth:`CachedDecoder.predict` is ``SAM2ImagePredictor._predict`` for one prompt row, no mask input,
-``multimask_output=False``, with ``MaskDecoder.forward/predict_masks``, ``TwoWayTransformer.forward``,
-``TwoWayAttentionBlock.forward``, the core of ``Attention.forward`` and ``LayerNorm2d.forward`` written
-out: the same torch ops in the same order on the same operands, with the model's own modules and
-weights. Why its logits equal ``_predict``'s bit for bit:
-
-- What does not depend on the prompt is computed once per image (:meth:`CachedDecoder.prepare`) by the
-  very calls ``_predict`` makes for one row, on the same batch-1 tensors, so it holds the very values
-  ``_predict`` computes: without a mask input the dense prompt embedding is the constant
-  ``no_mask_embed``, so ``src = image_embed + dense``, ``get_dense_pe()`` and its batch copy are
-  per-image constants, and so is everything the first block computes from the image tokens alone:
-  ``keys + pe`` and three projections of the 4096 tokens, ``k_proj``/``v_proj`` of the token->image
-  attention and ``q_proj`` of the image->token attention (~400 of the decoder's ~1750 MMAC at 64x64).
-- Values computed twice from the same operands are computed once: ``keys + key_pe`` in each later block,
-  ``x - u`` in ``LayerNorm2d`` (the same op on the same tensors gives the same tensor).
-- Three operands change layout, never value: the positional encoding is kept contiguous and
-  ``high_res_feats[1]`` (channels-last) is made contiguous, so ``keys + pe`` and ``dc1(src) + feat_s1``
-  add two contiguous tensors instead of a contiguous and a transposed one, ~10x faster (an add gives the
-  same float per element in any layout, and its result is laid out like its first operand, contiguous
-  either way); and the first upscaling convolution is handed the contiguous NCHW copy of its input
-  that it would make itself (``_convolution`` calls ``.contiguous()`` on the transposed view
-  ``predict_masks`` passes), made by torch's blocked 2-D transpose, ~8x faster than the 4-D copy.
-
-Everything else (attention kernels, layer norms, convolutions, upsampling) gets the same tensors with the
-same strides as in ``_predict``; the tests compare logits with ``torch.equal`` over many prompts.
-
-One exception, verified at run time: the two upscaling convolutions (``ConvTranspose2d``, k=2, s=2) get
-contiguous NCHW inputs in ``_predict``, which oneDNN computes in NHWC anyway and copies back with a slow
-4-D ``.contiguous()``. Given a channels-last input (free for ``dc1``: the image tokens *are* that memory)
-they return channels-last, turned into the contiguous NCHW tensor ``_predict`` has by a blocked 2-D
-transpose: ~3x faster (~34 -> ~12 ms per decode). Its bits equal ``_predict``'s only if oneDNN runs the
-same kernel, i.e. sums each output's products in the same order, for both layouts, which depends on the
-CPU ISA, the torch build and the thread count. So the first use of each (convolution, input shape,
-dtype, device, torch threads) computes both layouts, on the real input and on a seeded random one of
-the same shape, and keeps the channels-last one only if both outputs are ``torch.equal``
-(:attr:`CachedDecoder.conv_layout` tells). The check is per process and per key, and it is sound: the
-kernel and its accumulation order depend on that key, not on the values, and a different order of
-summing 64-256 random products changes the last bit of a sizeable share of the ~1M outputs, so equal
-bits on a random input mean the same order, hence equal bits on every input. Only the convolutions'
-layout changes: their outputs are converted back before the adds, ``LayerNorm2d``'s reductions and the
-hypernetwork matmul, which see the tensors and strides of ``_predict``.
-
-Only code identical to sam2 1.1.0's is mirrored: :meth:`CachedDecoder.build` hashes the source of
-every method re-implemented here, as found on the model's classes, and returns None on any difference
-(another sam2 version, a subclass such as ``RoPEAttention``); the caller then uses ``_predict``.
+:meth:`CachedDecoder.predict` is ``SAM2ImagePredictor._predict`` for one prompt row (no mask input,
+``multimask_output=False``): ``coords`` (1, P, 2) and ``labels`` (1, P) or None, ``box`` (1, 2, 2) or None, in
+the predictor's transformed input coordinates; it returns (1, 1, H, W) masks (or logits) for ``hw`` =
+(H, W). It runs the same torch ops in the same order with the model's own modules and weights, so its
+logits equal ``_predict``'s bit for bit; the upscaling convolutions use channels-last only where a
+per-process check found the same bits (:attr:`CachedDecoder.conv_layout`). Only sam2 1.1.0's code is
+mirrored: :meth:`CachedDecoder.build` compares a hash of the sources and returns None on any other
+version. Why the bits are equal, and what it costs and saves: ``docs/sam2.md``.
 """
 
 from __future__ import annotations
@@ -150,7 +113,7 @@ def _layer_norm_2d(ln: Any, x: torch.Tensor) -> torch.Tensor:
 
 
 def _nchw(x: torch.Tensor) -> torch.Tensor:
-    """``x.contiguous()``, by a 2-D transpose when ``x`` (batch 1) is channels-last: ~5x faster, same values."""
+    """``x.contiguous()``, by a 2-D transpose when ``x`` (batch 1) is channels-last (faster, same values)."""
     if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
         return x.contiguous()
     return x[0].permute(1, 2, 0).reshape(-1, x.shape[1]).t().contiguous().view(x.shape)
