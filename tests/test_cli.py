@@ -102,3 +102,11 @@ def test_python_dash_m_cli_is_one_line_too(tmp_path):
     r = subprocess.run([sys.executable, "-m", "think2seg.cli", "eval", "--data", f"earthreason:{tmp_path}",
                         "--out", str(tmp_path / "r"), "--prompter", "bogus"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and "--prompter" in r.stderr
+
+
+def test_python_dash_m_train_is_one_line_too(tmp_path):
+    """``accelerate launch -m think2seg.train`` runs think2seg.train as __main__: a missing config is one line."""
+    r = subprocess.run([sys.executable, "-m", "think2seg.train", "--config", str(tmp_path / "no.yaml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == f"think2seg.train: error: --config {tmp_path / 'no.yaml'}: no such file"

@@ -378,5 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # accelerate launch -m think2seg.train: user errors in one line, as in the CLI
+    try:
+        sys.exit(main())
+    except UserError as e:
+        print(f"think2seg.train: error: {' '.join(str(e).split())}", file=sys.stderr)
+        sys.exit(2)
