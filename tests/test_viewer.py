@@ -172,16 +172,16 @@ def test_widget_steps_and_filters(runs):
     first_img, first_head = v.images[0].value, v.header.value
     assert len(first_img) > 1000 and v.count.value == "1 / 10 samples" and v.prev_button.disabled
     v.next_button.click()
-    assert v.state.position == 1 and v.slider.value == 1 and v.count.value == "2 / 10 samples"
+    assert v.state.position == 1 and v.slider.value == 2 and v.count.value == "2 / 10 samples"
     assert v.header.value != first_head and v.state.current in v.header.value
-    v.slider.value = 9
-    assert v.state.position == 9 and v.next_button.disabled
+    v.slider.value = 10  # counts from 1, as the label does
+    assert v.state.position == 9 and v.next_button.disabled and v.category.label == "all"
     cat = v.state.choices("category")[0]
     v.category.value = cat
     n = sum(r["extra"]["category"] == cat for r in v.state.runs[0].records.values())
-    assert len(v.state) == n and v.count.value.endswith(f"/ {n} samples") and v.slider.max == n - 1
+    assert len(v.state) == n and v.count.value.endswith(f"/ {n} samples") and v.slider.max == n
     v.iou_range.value = (0.99, 1.0)
-    v.category.value = None
+    v.category.value = ""
     v.iou_range.value = (2.0 / 3, 2.0 / 3)
     assert len(v.state) == 0 and "no sample passes" in v.header.value and v.images[0].value == b""
 

@@ -24,7 +24,8 @@ _DELTA_SORTS = [("ΔIoU ascending", ("delta", False)), ("ΔIoU descending", ("de
 
 
 def _dropdown(label: str, values: list[str]) -> w.Dropdown:
-    return w.Dropdown(options=[("all", None), *[(v.replace("_", " "), v) for v in values]], value=None,
+    """Choices plus "all" (value ``""``: a None value would show as no selection)."""
+    return w.Dropdown(options=[("all", ""), *[(v.replace("_", " "), v) for v in values]], value="",
                       description=label, layout=w.Layout(width="230px"))
 
 
@@ -45,7 +46,7 @@ class TraceViewer(w.VBox):
                                 layout=w.Layout(width="260px"))
         self.prev_button = w.Button(description="prev", icon="arrow-left", layout=w.Layout(width="90px"))
         self.next_button = w.Button(description="next", icon="arrow-right", layout=w.Layout(width="90px"))
-        self.slider = w.IntSlider(min=0, max=0, value=0, description="sample", continuous_update=False,
+        self.slider = w.IntSlider(min=1, max=1, value=1, description="sample", continuous_update=False,
                                   layout=w.Layout(width="420px"))
         self.count = w.Label()
         self.header = w.HTML()
@@ -64,7 +65,7 @@ class TraceViewer(w.VBox):
             c.observe(self._on_filter, names="value")
         self.prev_button.on_click(lambda _: self._go(self.state.position - 1))
         self.next_button.on_click(lambda _: self._go(self.state.position + 1))
-        self.slider.observe(lambda ch: self._go(ch["new"]), names="value")
+        self.slider.observe(lambda ch: self._go(ch["new"] - 1), names="value")  # the slider counts from 1
         panels = w.HBox([w.VBox([img, txt]) for img, txt in zip(self.images, self.texts, strict=True)])
         super().__init__([
             w.HTML(f"<style>{CSS}</style>{LEGEND}"),
@@ -78,8 +79,8 @@ class TraceViewer(w.VBox):
     def _on_filter(self, _change: Any = None) -> None:
         lo, hi = self.iou_range.value
         sort, desc = self.order.value
-        self.state.update(category=self.category.value, kind=self.kind.value, outcome=self.outcome.value,
-                          parse=self.parse.value, iou=None if (lo, hi) == (0.0, 1.0) else (lo, hi),
+        self.state.update(category=self.category.value or None, kind=self.kind.value or None,
+                          outcome=self.outcome.value or None, parse=self.parse.value or None, iou=None if (lo, hi) == (0.0, 1.0) else (lo, hi),
                           sort=sort, descending=desc)
         self._refresh()
 
@@ -94,8 +95,8 @@ class TraceViewer(w.VBox):
         self._busy = True
         try:
             n = len(self.state)
-            self.slider.max = max(n - 1, 0)
-            self.slider.value = self.state.position
+            self.slider.max = max(n, 1)
+            self.slider.value = self.state.position + 1
             self.slider.disabled = n <= 1
             self.prev_button.disabled = self.state.position <= 0
             self.next_button.disabled = self.state.position >= n - 1
