@@ -34,7 +34,7 @@ reports_dir = "reports"
 gallery_sort = "delta"  # iou (first run) | delta (second run minus first) | order
 gallery_worst = 12  # the lowest samples of the order
 gallery_best = 12  # the highest samples of the order
-gallery_filters = []  # KEY=VALUE strings, e.g. "kind=implicit" or "iou=0:0.5"
+gallery_filters = []  # the --filter items of `think2seg gallery` (category, kind, iou, parse, outcome)
 
 # %%
 from think2seg.viewer import Filter, view, write_gallery
