@@ -56,7 +56,7 @@ def test_notebook_06_headless_writes_the_gallery(trace_runs, tmp_path):
 def _browser_or_skip():
     reason = None
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        reason = f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; `make setup` does it as root)"
+        reason = f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; `make test` installs it when run as root)"
     else:
         try:
             import playwright.sync_api  # noqa: F401

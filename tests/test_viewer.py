@@ -143,9 +143,16 @@ def test_ground_truth_from_the_dataset_without_mask_path(runs, tmp_path):
     assert (TraceRun(run_dir).arrays(recs[4]["id"])[2] == want).all() and want.any()
 
 
-def test_run_without_masks_is_refused(runs, capsys):
-    with pytest.raises(MissingMasks, match="--keep-masks"):
+def test_run_without_masks_is_refused(runs, capsys, tmp_path):
+    with pytest.raises(MissingMasks, match="2 of 2 records hold no predicted mask.*--keep-masks"):
         TraceRun(runs["nomasks"])
+    partial = tmp_path / "partial"  # a run resumed without --keep-masks: a missing mask is not an empty one
+    shutil.copytree(runs["oracle"], partial)
+    recs = [json.loads(line) for line in (partial / "records.jsonl").read_text().splitlines()]
+    recs[-1].pop("pred_rle")
+    (partial / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with pytest.raises(MissingMasks, match="1 of 10 records"):
+        TraceRun(partial)
     assert main(["gallery", str(runs["nomasks"]), "--out", "/tmp/never.html"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "think2seg eval --keep-masks" in err[0] and str(runs["nomasks"]) in err[0]

@@ -56,10 +56,11 @@ class TraceRun:
         records = read_records(path)
         if not records:
             raise FileNotFoundError(f"{path}: no records (run `think2seg eval --keep-masks --out {self.dir}` first)")
-        if not any("pred_rle" in r for r in records):
+        missing = sum("pred_rle" not in r for r in records)
+        if missing:
             raise MissingMasks(
-                f"{self.dir}: the records hold no predicted masks; re-run `think2seg eval --keep-masks` "
-                "into a new --out (resuming an existing run does not add masks)"
+                f"{self.dir}: {missing} of {len(records)} records hold no predicted mask; re-run "
+                "`think2seg eval --keep-masks` into a new --out (resuming an existing run does not add masks)"
             )
         cfg = self.dir / "config.json"
         self.config: dict[str, Any] = json.loads(cfg.read_text()) if cfg.is_file() else {}
@@ -96,7 +97,7 @@ class TraceRun:
         r = self.records[sid]
         w, h = r["score_size"]
         image = resize_image(read_image(r["image_path"]), (w, h))
-        pred = decode_rle(r["pred_rle"]) if r.get("pred_rle") else np.zeros((h, w), bool)
+        pred = decode_rle(r["pred_rle"])
         return image, pred, resize_mask(self._ground_truth(r), (w, h))
 
     def _ground_truth(self, r: dict[str, Any]) -> np.ndarray:
