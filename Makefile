@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.think2seg-setup
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup demo test lint reports clean-venv
+.PHONY: setup browser demo test lint reports clean-venv
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
@@ -17,15 +17,23 @@ $(STAMP): pyproject.toml Makefile
 	# sam2 and deepspeed build against the installed torch: no build isolation (else a 2nd torch is fetched)
 	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-build-isolation sam2==1.1.0
 	DS_BUILD_OPS=0 $(PIP) install -q --no-build-isolation deepspeed==0.19.8
-	$(PIP) install -q -e '.[dev,notebooks,sam2,deepspeed]'
+	$(PIP) install -q -e '.[dev,notebooks,sam2,deepspeed,browser]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (think2seg)" >/dev/null
 	$(PY) -c "import think2seg, torch, torchvision, sam2, trl; print('think2seg set up: torch', torch.__version__)"
 	touch $@
 
+# the notebook-06 browser test drives Debian's chromium through Playwright (no browser download): as root with
+# apt-get, install it when missing (~1 min, once); elsewhere that test is skipped with the reason
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "could not install chromium: the browser test will be skipped (failed under THINK2SEG_REQUIRE_BROWSER=1)"; fi
+
 demo: setup        ## the embedded default, end to end, into reports/
 	$(VENV)/bin/think2seg reproduce --profile embedded
 
-test: setup        ## the whole test suite (CPU, offline)
+test: setup browser  ## the whole test suite (CPU, offline)
 	$(PY) -m pytest -q
 
 lint: setup

@@ -23,6 +23,7 @@ COMMANDS = [
     "data",  # data-stats, synth
     "bench",  # bench reward
     "eval",
+    "gallery",  # static HTML of reasoning traces from eval runs
     "train",
     "reproduce",
     "warmstart",  # rebuild the embedded tiny prompter

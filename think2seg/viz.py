@@ -37,6 +37,8 @@ def overlay(
     alpha: float = 0.45,
     contour: bool = True,
     thickness: int = 1,
+    box_color: Sequence[int] = BOX_RGB,
+    neg_color: Sequence[int] = NEG_RGB,
 ) -> np.ndarray:
     """(H, W, 3) uint8: ``image`` with ``mask`` (H, W) blended in and the prompts drawn on top."""
     import cv2
@@ -53,11 +55,11 @@ def overlay(
     for inst in instances:
         if inst.box is not None:
             x1, y1, x2, y2 = (int(v) for v in inst.box)
-            cv2.rectangle(out, (x1, y1), (x2, y2), BOX_RGB, thickness)
+            cv2.rectangle(out, (x1, y1), (x2, y2), tuple(int(c) for c in box_color), thickness)
         for x, y in inst.positive:
             cv2.circle(out, (int(x), int(y)), r, POS_RGB, -1)
         for x, y in inst.negative:
-            cv2.drawMarker(out, (int(x), int(y)), NEG_RGB, cv2.MARKER_TILTED_CROSS, 3 * r, max(1, r // 2))
+            cv2.drawMarker(out, (int(x), int(y)), tuple(int(c) for c in neg_color), cv2.MARKER_TILTED_CROSS, 3 * r, max(1, r // 2))
     return out
 
 
