@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from think2seg import peer_rewards
-from think2seg.peer_rewards import (
+from think2seg.rewards import (
+    REWARD_WEIGHTS,
     SCHEMES,
+    MaskIoUReward,
     RemoteReasonerScheme,
     SegZeroScheme,
     VisionReasonerScheme,
@@ -26,7 +27,7 @@ from think2seg.peer_rewards import (
     segzero_pseudo_gt,
 )
 from think2seg.prompts import format_answer
-from think2seg.rewards import REWARD_WEIGHTS, MaskIoUReward
+from think2seg.rewards import peers
 from think2seg.types import Instance
 
 SIZE = 100
@@ -313,7 +314,7 @@ def test_empty_json_quirk_reaches_the_json_term():
 )
 def test_pseudo_gt_derived_once_per_mask_and_parsed_once_per_completion(monkeypatch, cls, patched):
     calls = {"derive": 0, "parse": 0}
-    real_derive, real_parse = getattr(peer_rewards, patched), peer_rewards.parse_completion
+    real_derive, real_parse = getattr(peers, patched), peers.parse_completion
 
     def derive(*a, **k):
         calls["derive"] += 1
@@ -323,8 +324,8 @@ def test_pseudo_gt_derived_once_per_mask_and_parsed_once_per_completion(monkeypa
         calls["parse"] += 1
         return real_parse(*a, **k)
 
-    monkeypatch.setattr(peer_rewards, patched, derive)
-    monkeypatch.setattr(peer_rewards, "parse_completion", parse)
+    monkeypatch.setattr(peers, patched, derive)
+    monkeypatch.setattr(peers, "parse_completion", parse)
     scheme = cls()
     terms = scheme.reward_funcs()[2:]
     G = 8

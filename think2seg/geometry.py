@@ -70,3 +70,13 @@ def clip_box(box: Sequence[float], w: int, h: int) -> tuple[int, int, int, int] 
     if x2 < 0 or y2 < 0 or x1 > w - 1 or y1 > h - 1:
         return None
     return max(0, x1), max(0, y1), min(w - 1, x2), min(h - 1, y2)
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two inclusive-corner pixel boxes ``(x1, y1, x2, y2)`` (a box of one pixel has area 1);
+    0 when the union is empty."""
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
+    inter = ix * iy
+    union = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - inter
+    return inter / union if union > 0 else 0.0

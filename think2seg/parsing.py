@@ -36,11 +36,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from think2seg.geometry import box_iou
 from think2seg.prompts import DEFAULT_STYLE, PromptStyle, get_style
 from think2seg.types import Instance
 
 MAX_CHARS = 20_000
 MAX_INSTANCES = 32
+POLICIES = ("lenient", "released-train", "released-test")
+DEFAULT_POLICY = "lenient"
 
 _TAGS_RE = re.compile(r"</think>\s*<answer>")
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
@@ -62,6 +65,7 @@ class ParseResult:
     repaired: bool = False
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    policy: str = DEFAULT_POLICY
 
     @property
     def format_ok(self) -> bool:
@@ -84,6 +88,7 @@ class ParseResult:
             "repaired": self.repaired,
             "parse_error": self.error,
             "parse_warnings": self.warnings,
+            "parse_policy": self.policy,
         }
 
 
@@ -95,21 +100,35 @@ def tags_full_match(text: str) -> bool:
     return any(m.end() <= end for m in _TAGS_RE.finditer(text, len("<think>")))
 
 
+def check_policy(policy: str) -> str:
+    """``policy`` if it names a parse policy, else ValueError listing them."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown parse policy {policy!r}; choose one of {list(POLICIES)}")
+    return policy
+
+
 def parse_completion(
     text: Any,
     style: str | PromptStyle = DEFAULT_STYLE,
     image_size: int | tuple[int, int] = 840,
     *,
+    policy: str = DEFAULT_POLICY,
     max_instances: int = MAX_INSTANCES,
     dedup_iou: float = 0.5,
     max_chars: int = MAX_CHARS,
 ) -> ParseResult:
-    """Parse one completion. Never raises: problems end up in ``error`` / ``warnings``."""
+    """Parse one completion under a parse ``policy`` (``lenient``, ``released-train``, ``released-test``;
+    see ``docs/parse_policies.md``). Never raises: problems end up in ``error`` / ``warnings``. The
+    released policies ignore ``image_size``, ``max_instances`` and ``dedup_iou`` (their rules are fixed)."""
+    check_policy(policy)
     if not isinstance(text, str):
         text = "" if text is None else str(text)
-    res = ParseResult(text=text)
+    res = ParseResult(text=text, policy=policy)
     try:
-        _parse_into(res, text, get_style(style), image_size, max_instances, dedup_iou, max_chars)
+        if policy == "lenient":
+            _parse_into(res, text, get_style(style), image_size, max_instances, dedup_iou, max_chars)
+        else:
+            _parse_released_into(res, text, get_style(style), policy == "released-train", max_chars)
     except Exception as e:  # defensive: the contract is "never raises"
         res.instances, res.json_ok, res.is_empty = [], False, False
         res.error = f"internal parser error: {type(e).__name__}: {e}"
@@ -177,6 +196,29 @@ def _parse_into(
     res.json_ok = all_valid
     if not kept:
         res.error = "no valid instance in the answer"
+
+
+def _parse_released_into(res: ParseResult, text: str, style: PromptStyle, train: bool, max_chars: int) -> None:
+    from think2seg.parsing_released import released_instances, released_json
+
+    if len(text) > max_chars:
+        res.warnings.append(f"completion of {len(text)} chars cut to {max_chars}")
+        text = text[:max_chars]
+    res.think_answer_ok = tags_full_match(text)
+    m = _THINK_RE.search(text)
+    res.think = m.group(1).strip() if m else None
+    m = _ANSWER_RE.search(text)
+    res.answer = m.group(1) if m else None
+    objs, res.error = released_json(text, style, train=train)
+    if objs is None:
+        return
+    res.json_ok = True
+    if not objs:
+        res.is_empty = True
+        return
+    res.instances, res.error = released_instances(objs)
+    if not res.instances and res.error is None:
+        res.error = "every instance has a non-finite coordinate (SAM gives an empty mask)"
 
 
 def _decode_json(answer: str) -> tuple[Any, bool, str | None]:
@@ -274,15 +316,6 @@ def _instance(
     if box is not None and any(not (box[0] <= x <= box[2] and box[1] <= y <= box[3]) for x, y in pos):
         warnings.append(f"instance {k}: positive point outside its box")
     return Instance(box=box, positive=pos, negative=neg), ""
-
-
-def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """IoU of two inclusive-corner pixel boxes."""
-    ix = min(a[2], b[2]) - max(a[0], b[0]) + 1
-    iy = min(a[3], b[3]) - max(a[1], b[1]) + 1
-    inter = max(ix, 0) * max(iy, 0)
-    area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)
-    return inter / (area(a) + area(b) - inter)
 
 
 def _dedup(instances: list[Instance], thr: float) -> list[Instance]:

@@ -13,7 +13,7 @@ Data: each training row is one (image, question) of the dataset with columns ``p
 messages from :func:`think2seg.prompts.build_messages`, image placeholder first), ``image`` (the image
 squashed to the model input size, so coordinates and the reward's masks share one space), ``gt_mask``
 (the label file path, resized with nearest neighbour by the reward), ``sample_id``, ``kind``.
-Rewards come from :func:`think2seg.peer_rewards.build_reward_funcs` (scheme ``think2seg`` = format +
+Rewards come from :func:`think2seg.rewards.build_reward_funcs` (scheme ``think2seg`` = format +
 mask IoU through the segmenter, one encoder pass per image per group).
 
 Resuming: ``--resume_from_checkpoint last`` (or a checkpoint path) continues with transformers' own
@@ -79,6 +79,10 @@ class Think2SegArgs:
     empty_json_ok_on_target: bool = field(
         default=False,
         metadata={"help": "released quirk: [] earns the JSON-format reward on a present target"},
+    )
+    parse_policy: str = field(
+        default="lenient",
+        metadata={"help": "answer parsing of the think2seg reward: lenient | released-train | released-test"},
     )
     freeze_vision: bool = field(default=False, metadata={"help": "freeze the vision tower"})
     lora_r: int = field(default=0, metadata={"help": "LoRA rank (0 = full fine-tuning)"})
@@ -181,7 +185,7 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
     from transformers import AutoProcessor
     from trl import GRPOTrainer
 
-    from think2seg.peer_rewards import build_reward_funcs
+    from think2seg.rewards import build_reward_funcs
 
     model_path, meta = resolve_model(t2s.model)
     processor = AutoProcessor.from_pretrained(model_path)
@@ -196,6 +200,7 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
         segmenter=t2s.segmenter,
         style=t2s.style,
         empty_json_ok_on_target=t2s.empty_json_ok_on_target,
+        policy=t2s.parse_policy,
     )
     if cfg.reward_weights is None:
         cfg.reward_weights = weights

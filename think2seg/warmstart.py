@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from think2seg.geometry import box_iou
 from think2seg.prompts import build_messages, format_answer
 from think2seg.types import Instance, Sample
 
@@ -190,7 +191,7 @@ def target_instances(mask_s: np.ndarray, max_instances: int, target: str = "inst
     if target == "instances":
         return mask_instances(mask_s, max_instances)
     if target == "union":
-        from think2seg.prompters.oracle import mask_to_instances
+        from think2seg.mask_prompts import mask_to_instances
 
         return mask_to_instances(mask_s, "bbox+2pos", "whole")
     raise ValueError(f"sft_target={target!r}: one of {list(TARGETS)}")
@@ -681,14 +682,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if u == 0 else float(np.logical_and(a, b).sum() / u)
 
 
-def _box_iou(a, b) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
-    inter = ix * iy
-    ua = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - inter
-    return inter / ua if ua > 0 else 0.0
-
-
 def think_prefill(sample: Sample) -> str:
     """The start of the warm-start completion up to and including the category name (``<think>The request
     refers to storage tanks``): what follows the name (``.</think>``) is left to the model, since the BPE
@@ -730,7 +723,7 @@ def evaluate(prompter, prepared: list[Prepared], *, shuffle_images: bool = False
         cat_ok.append(bool(cat) and r.think is not None and str(cat).replace("_", " ") in r.think)
         pred = r.instances if r.usable else None
         for g in gt:
-            bious.append(max((_box_iou(g.box, q.box) for q in (pred or []) if q.box is not None), default=0.0))
+            bious.append(max((box_iou(g.box, q.box) for q in (pred or []) if q.box is not None), default=0.0))
         if segment:
             pm = _grabcut(im, pred) if pred else np.zeros_like(p.mask)
             gious.append(_iou(pm, p.mask))

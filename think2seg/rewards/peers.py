@@ -1,12 +1,13 @@
-"""Peer reward schemes (the "decoupled" rows of Table 1) with trl's reward contract, and a registry.
+"""Peer reward schemes (the "decoupled" rows of Table 1) with trl's reward contract.
 
->>> funcs, weights = build_reward_funcs("visionreasoner")          # doctest: +SKIP
->>> GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(reward_weights=weights, ...))
+>>> scheme = PEERS["visionreasoner"]("bbox+2pos")                 # doctest: +SKIP
+>>> GRPOTrainer(..., reward_funcs=scheme.reward_funcs(),
+...             args=GRPOConfig(reward_weights=scheme.reward_weights, ...))
 
-Think2Seg-RS trains on a MASK-ONLY reward (:mod:`think2seg.rewards`). Its peers reward the predicted
+Think2Seg-RS trains on a MASK-ONLY reward (:mod:`think2seg.rewards.mask_iou`). Its peers reward the predicted
 prompts against PSEUDO box/point ground truth derived from the mask, which is what this module builds.
 Every function follows ``f(completions, image=..., gt_mask=..., **columns) -> list[float]`` (the columns and
-coordinate spaces of :mod:`think2seg.rewards`: ``image`` as the model saw it, ``gt_mask`` an array, a path
+coordinate spaces of :mod:`think2seg.rewards.columns`: ``image`` as the model saw it, ``gt_mask`` an array, a path
 or a COCO RLE, resized to the image); each term is its own function with its own ``__name__`` so trl logs
 it separately, and the scheme's weights come with it. All terms score the instances the project parser
 (:func:`think2seg.parsing.parse_completion`, style ``bbox+2pos`` by default) returns, in model pixels.
@@ -14,8 +15,8 @@ it separately, and the scheme's weights come with it. All terms score the instan
 Schemes (terms as trl names them; weight 1 each)
 -------------------------------------------------
 ``segzero`` — Seg-Zero, as the Think2Seg-RS paper reproduced it on EarthReason: the pseudo ground truth
-is ONE tight box around the whole mask plus two interior points (the oracle's placement,
-:func:`think2seg.prompters.oracle.spread_points`: deepest pixel, then depth x spread).
+is ONE tight box around the whole mask plus two interior points (the placement of
+:func:`think2seg.mask_prompts.spread_points`: deepest pixel, then depth x spread).
 ``think_format_reward``, ``json_format``, ``segzero_box_iou`` (IoU > 0.5), ``segzero_box_l1`` (mean
 absolute difference of the four coordinates < 10 px), ``segzero_points`` (every predicted positive point
 inside the predicted box AND the mean distance of predicted to pseudo points, after the optimal pairing,
@@ -37,9 +38,6 @@ the predicted box and within 30 px of the pseudo point.
 IoUs / ``max(n_pred, n_pseudo)``), ``remotereasoner_count`` (``min(n_pred, n_gt) / max(n_pred, n_gt)``:
 1 for equal counts, 1/2 for one box too many on one target, 0 for none).
 
-``think2seg`` — the project's own mask-only reward (:func:`think2seg.rewards.think2seg_rewards` with
-:data:`think2seg.rewards.REWARD_WEIGHTS`); the only scheme that uses ``segmenter``.
-
 Rules shared by the peers
 -------------------------
 - Empty ground truth (all-zero mask): every ACCURACY term gives 1 for the answer ``[]`` and 0 otherwise
@@ -48,45 +46,14 @@ Rules shared by the peers
   score 0 on an empty pseudo ground truth); this mirrors the project's IoU rule so that the empty-target
   samples of EarthReason train the same behaviour in every scheme. Non-empty ground truth with ``[]`` or
   an unusable answer: 0 on every accuracy term. Format terms are the project's, with the
-  ``empty_json_ok_on_target`` option of :class:`~think2seg.rewards.JsonFormatReward`.
+  ``empty_json_ok_on_target`` option of :class:`~think2seg.rewards.format.JsonFormatReward`.
 - Pseudo ground truth is derived ONCE per distinct mask (key: the path, the RLE counts, or a content hash
   of an array, with the target size) and kept in a per-scheme LRU cache, since the G completions of a group
   share one mask; the term functions of one scheme share one scorer, which also memoises the last batch,
   so the three or four accuracy terms trl calls one after another parse each completion once.
 - Peers never segment during training (SAM2 is used only at inference), so ``segmenter`` is ignored.
 
-Deliberate deviations from the released code (Seg-Zero and VisionReasoner:
-``dvlab-research/Seg-Zero`` ``verl/utils/reward_score/{seg_restrict,vision_reasoner}.py``; RemoteReasoner:
-``1e12Leon/RemoteReasoner``, whose reward plugin ``custom/custom_plugin.py`` is not in the released
-repository, so its terms follow the RemoteReasoner and Think2Seg-RS papers' descriptions):
-
-1. Answer format. The peers' own JSON (Seg-Zero: one object ``bbox``/``points_1``/``points_2``;
-   VisionReasoner: a list of ``bbox_2d``/``point_2d``) is replaced by the project's prompt style
-   (``bbox_2d`` + ``positive_points``), parsed with its repairs (fences, trailing commas, clipping), so
-   the schemes differ ONLY in their reward. The released parsers score 0 on any JSON error; here
-   accuracy is computed on the instances the parser keeps. For VisionReasoner and RemoteReasoner the
-   parser's de-duplication is switched off, so repeated boxes count as extra instances as released.
-2. Format terms: ``think_format_reward`` is the released regex; ``json_format`` (0/1) replaces Seg-Zero's
-   key check (same role) and VisionReasoner's per-item ``bbox_2d`` + ``point_2d`` score (in [0, 2] there,
-   so VisionReasoner's max total is 6 here, 7 as released) and adds a JSON-validity term to RemoteReasoner
-   (ms-swift's ``format`` reward checks the tags only).
-3. Seg-Zero, several instances: the released code reads the FIRST JSON object; the answers here may list
-   several instances, and the one whose box best matches the pseudo box (highest IoU, then lowest L1,
-   then first) is scored; the others are ignored (Seg-Zero has no count term).
-4. Seg-Zero point threshold: the released ``seg_point_l1_reward`` uses a mean distance < 100 px (the 30 px
-   test is VisionReasoner's); the default here is the released 100 (``point_thr``; pass
-   ``point_thr=30`` through :func:`build_reward_funcs` for the stricter test). Styles with other than two
-   positive points pair ``min(n_pred, 2)`` points optimally.
-5. VisionReasoner points: the released model emits one ``point_2d`` per instance; with several positive
-   points, the test passes when ANY predicted positive point is in its box and within 30 px of the
-   pseudo point (the released in-box condition kept).
-6. Box IoU uses the project's inclusive-pixel :func:`~think2seg.parsing.box_iou` (Seg-Zero's own IoU
-   returns 0 for boxes that touch along a single pixel row or column; irrelevant at the 0.5 threshold).
-7. DBSCAN's parameters were not published by the Think2Seg-RS authors: the choices are documented in
-   :func:`dbscan_instances`.
-8. Non-repeat reward: as released, over the whole completion split on ``"."``, tolerating ONE repeated
-   sentence (0 from the second repeat on).
-9. RemoteReasoner count score for unequal counts (``min/max``) and the speck threshold are our choices.
+The deliberate deviations from the released peer code are listed in ``docs/reward_schemes.md``.
 """
 
 from __future__ import annotations
@@ -99,129 +66,18 @@ from typing import Any
 
 import numpy as np
 
-from think2seg.parsing import ParseResult, box_iou, parse_completion
+from think2seg.geometry import box_iou
+from think2seg.parsing import ParseResult, parse_completion
 from think2seg.prompts import DEFAULT_STYLE, PromptStyle, get_style
-from think2seg.rewards import (
-    REWARD_WEIGHTS,
-    JsonFormatReward,
-    _sizes,
-    completion_text,
-    load_gt_mask,
-    think2seg_rewards,
-    think_format_reward,
-)
+from think2seg.rewards.columns import completion_text, image_sizes, load_gt_mask
+from think2seg.rewards.format import JsonFormatReward, think_format_reward
+from think2seg.rewards.pseudo_gt import component_boxes, dbscan_instances, segzero_pseudo_gt
 from think2seg.types import Box, Instance, Point
-
-SCHEMES = ("think2seg", "segzero", "visionreasoner", "remotereasoner")
 
 BOX_IOU_THR = 0.5  # all three peers
 BOX_L1_THR = 10.0  # Seg-Zero, VisionReasoner: mean |Δ| over the 4 coordinates, pixels
 SEGZERO_POINT_THR = 100.0  # released seg_point_l1_reward (see deviation 4)
 VISIONREASONER_POINT_THR = 30.0  # released vision_reasoner_accuracy_reward
-MAX_PSEUDO_INSTANCES = 32  # = the parser's cap on predicted instances
-
-# ---------------------------------------------------------------------------------------------------
-# Pseudo ground truth from a mask (model pixel space, (H, W) bool)
-# ---------------------------------------------------------------------------------------------------
-
-
-def segzero_pseudo_gt(mask: np.ndarray) -> Instance | None:
-    """One tight box around the whole mask + two interior points (oracle placement); None if empty."""
-    from think2seg.prompters.oracle import mask_to_instances
-
-    inst = mask_to_instances(mask, "bbox+2pos", mode="whole")
-    return inst[0] if inst else None
-
-
-def component_boxes(
-    mask: np.ndarray, min_area: int = 32, max_instances: int = MAX_PSEUDO_INSTANCES
-) -> list[Box]:
-    """RemoteReasoner's mask -> boxes: one tight box per 8-connected component, largest first.
-
-    Components under ``min_area`` pixels are dropped unless that would drop all of them (then the largest
-    is kept), like the oracle's ``components`` mode which this reuses.
-    """
-    from think2seg.prompters.oracle import mask_to_instances
-
-    insts = mask_to_instances(mask, "bbox", "components", max_instances=max_instances, min_area=min_area)
-    return [i.box for i in insts if i.box is not None]
-
-
-def _block_any(mask: np.ndarray, s: int) -> np.ndarray:
-    """(ceil(H/s), ceil(W/s)) bool: a cell is foreground when any pixel of its s x s block is."""
-    if s == 1:
-        return mask
-    h, w = mask.shape
-    hh, ww = -(-h // s), -(-w // s)
-    pad = np.zeros((hh * s, ww * s), bool)
-    pad[:h, :w] = mask
-    return pad.reshape(hh, s, ww, s).any(axis=(1, 3))
-
-
-def dbscan_instances(
-    mask: np.ndarray,
-    *,
-    eps_frac: float = 0.02,
-    min_samples: int = 4,
-    grid: int = 120,
-    max_instances: int = MAX_PSEUDO_INSTANCES,
-) -> list[Instance]:
-    """VisionReasoner's pseudo instances: DBSCAN over foreground pixel coordinates, one box + one point each.
-
-    For speed the mask is first pooled onto a grid of at most ``grid`` cells per side (stride
-    ``s = ceil(max(H, W) / grid)``; a cell is foreground if any of its pixels is, so thin structures
-    survive); DBSCAN (scikit-learn, ball tree) runs on the cell coordinates with
-
-    - ``eps`` = ``max(eps_frac * max(H, W), 1.5 * s)`` pixels (17 px at 840: blobs closer than that merge;
-      never below 1.5 cells, so 8-adjacent cells are always neighbours), expressed in cells;
-    - ``min_samples`` = 4 cells within ``eps`` (the cell itself included) for a core point: isolated
-      specks of 1-3 cells are noise and dropped, unless EVERYTHING is noise, then the whole mask is one
-      cluster (a non-empty mask always gives at least one pseudo instance).
-
-    Every foreground pixel then takes its cell's cluster, so boxes are tight at full resolution; the
-    point is the cluster's deepest pixel (the oracle's depth, i.e. ``spread_points(cluster, 1)``).
-    Clusters are returned largest first (pixel count), at most ``max_instances``. Distances are thus
-    measured at cell resolution (within ``s`` px); a full 840² mask takes about 25-40 ms (one CPU core).
-    """
-    from sklearn.cluster import DBSCAN
-
-    from think2seg.prompters.oracle import _depth
-
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 2:
-        raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
-    if not mask.any():
-        return []
-    h, w = mask.shape
-    s = max(1, math.ceil(max(h, w) / grid))
-    cells_mask = _block_any(mask, s)
-    cells = np.argwhere(cells_mask)  # (n, 2) row, col
-    eps_px = max(eps_frac * max(h, w), 1.5 * s)
-    labels = DBSCAN(eps=eps_px / s, min_samples=min_samples, algorithm="ball_tree").fit_predict(cells)
-    if (labels < 0).all():
-        labels = np.zeros_like(labels)
-    grid_labels = np.full(cells_mask.shape, -1, dtype=np.int64)
-    grid_labels[cells[:, 0], cells[:, 1]] = labels
-    found: list[tuple[int, int, Instance]] = []  # (-pixel count, label, instance)
-    for k in np.unique(labels[labels >= 0]):
-        rc = cells[labels == k]
-        r1, c1 = rc.min(axis=0)
-        r2, c2 = rc.max(axis=0) + 1
-        y0, x0 = r1 * s, c1 * s
-        block = mask[y0 : min(r2 * s, h), x0 : min(c2 * s, w)]
-        lab = np.repeat(np.repeat(grid_labels[r1:r2, c1:c2], s, axis=0), s, axis=1)
-        region = block & (lab[: block.shape[0], : block.shape[1]] == k)
-        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-        ry1, ry2, rx1, rx2 = rows[0], rows[-1], cols[0], cols[-1]
-        region = region[ry1 : ry2 + 1, rx1 : rx2 + 1]
-        # the deepest pixel (first in row order), i.e. the oracle's spread_points(region, 1)
-        py, px = np.unravel_index(int(np.argmax(_depth(region))), region.shape)
-        x1, y1 = int(x0 + rx1), int(y0 + ry1)
-        box = (x1, y1, int(x0 + rx2), int(y0 + ry2))
-        found.append((-int(np.count_nonzero(region)), int(k), Instance(box, ((x1 + int(px), y1 + int(py)),))))
-    found.sort(key=lambda t: (t[0], t[1]))
-    return [inst for _, _, inst in found[:max_instances]]
-
 
 # ---------------------------------------------------------------------------------------------------
 # Geometry helpers
@@ -380,7 +236,7 @@ class PeerScheme:
             raise ValueError(f"the {self.name} rewards need the dataset column 'gt_mask' (and 'image')")
         n = len(completions)
         texts = [completion_text(c) for c in completions]
-        sizes = _sizes(image, n)
+        sizes = image_sizes(image, n)
         keys = [_mask_key(gt_mask[k], sizes[k]) for k in range(n)]
         memo_key = (tuple(texts), tuple(sizes), tuple(keys))
         if self._last is not None and self._last[0] == memo_key:
@@ -547,35 +403,8 @@ class RemoteReasonerScheme(PeerScheme):
         return {"box_iou": iou[rows, cols].sum() / max(m, n), "count": min(m, n) / max(m, n)}
 
 
-_PEERS: dict[str, type[PeerScheme]] = {
+PEERS: dict[str, type[PeerScheme]] = {
     "segzero": SegZeroScheme,
     "visionreasoner": VisionReasonerScheme,
     "remotereasoner": RemoteReasonerScheme,
 }
-
-
-def build_reward_funcs(
-    scheme: str,
-    *,
-    segmenter: Any = "grabcut",
-    style: str | PromptStyle = DEFAULT_STYLE,
-    empty_json_ok_on_target: bool = False,
-    **options: Any,
-) -> tuple[list[Callable[..., list[float | None]]], list[float]]:
-    """trl ``reward_funcs`` and matching ``reward_weights`` for a reward scheme (see the module doc).
-
-    ``think2seg`` -> the mask-only reward (think format 1, JSON format 1, mask IoU 2); the peers ->
-    format terms and their accuracy terms, weight 1 each. ``segmenter`` is used by ``think2seg`` only.
-    ``options`` go to the peer scheme's constructor (e.g. ``point_thr=30`` for ``segzero``,
-    ``eps_frac`` / ``min_samples`` for ``visionreasoner``, ``min_area`` for ``remotereasoner``).
-    """
-    key = str(scheme).strip().lower()
-    if key == "think2seg":
-        if options:
-            raise ValueError(f"the think2seg scheme takes no options, got {sorted(options)}")
-        funcs = think2seg_rewards(segmenter, style, empty_json_ok_on_target=empty_json_ok_on_target)
-        return funcs, list(REWARD_WEIGHTS)
-    if key not in _PEERS:
-        raise ValueError(f"unknown reward scheme {scheme!r}; choose one of {list(SCHEMES)}")
-    peer = _PEERS[key](style, empty_json_ok_on_target=empty_json_ok_on_target, **options)
-    return peer.reward_funcs(), peer.reward_weights
