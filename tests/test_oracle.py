@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from think2seg.mask_prompts import spread_points
 from think2seg.parsing import parse_completion
 from think2seg.prompters import OraclePrompter, build_prompter, mask_to_instances
-from think2seg.mask_prompts import spread_points
 from think2seg.prompts import STYLES, get_style
 from think2seg.types import Sample
 

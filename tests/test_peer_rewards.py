@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from think2seg.prompts import format_answer
 from think2seg.rewards import (
     REWARD_WEIGHTS,
     SCHEMES,
@@ -24,10 +25,9 @@ from think2seg.rewards import (
     dbscan_instances,
     matched_point_distance,
     non_repeat_reward,
+    peers,
     segzero_pseudo_gt,
 )
-from think2seg.prompts import format_answer
-from think2seg.rewards import peers
 from think2seg.types import Instance
 
 SIZE = 100

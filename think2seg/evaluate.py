@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,9 @@ RESULT_KEYS = (
     "temperature",
     "shuffle_questions",
     "prompter_weights",  # content fingerprint of a local checkpoint (same spec, retrained weights)
+    "parse_policy",
 )
+LEGACY_RESULT_OPTIONS = {"parse_policy": "lenient"}  # what runs written before an option existed used
 
 
 @dataclass
@@ -73,6 +75,7 @@ class EvalConfig:
     on_error: str = "raise"
     thresholds: Sequence[float] = (0.5,)
     resolution: str = field(default="", repr=False)  # filled from the protocol
+    parse_policy: str = field(default="", repr=False)  # filled from the protocol
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -133,15 +136,18 @@ def evaluate(
     from think2seg.data import load_dataset
 
     protocol = get_protocol(cfg.protocol)
-    cfg.resolution = protocol.resolution
+    cfg.resolution, cfg.parse_policy = protocol.resolution, protocol.parse_policy
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path, rec_path = out / "config.json", out / "records.jsonl"
 
     if prompter is None:
-        from think2seg.prompters import build_prompter
+        from think2seg.prompters import build_prompter, parse_spec
 
-        kw = {"image_size": cfg.image_size} if cfg.image_size else {}
+        kw: dict[str, Any] = {"image_size": cfg.image_size} if cfg.image_size else {}
+        kind, _, spec_options = parse_spec(cfg.prompter)
+        if kind == "hf" and "generation" not in spec_options:
+            kw["generation"] = protocol.generation  # the authors' fresh generation config under "authors"
         prompter = build_prompter(cfg.prompter, style=cfg.style, **kw)
     if segmenter is None:
         from think2seg.segmenters import build_segmenter
@@ -154,7 +160,7 @@ def evaluate(
     local = getattr(prompter, "model_id", None) if getattr(prompter, "local", False) else None
     wanted["prompter_weights"] = weights_fingerprint(local) if local else None
     if cfg_path.is_file():
-        old = json.loads(cfg_path.read_text()).get("result_options", {})
+        old = {**LEGACY_RESULT_OPTIONS, **json.loads(cfg_path.read_text()).get("result_options", {})}
         diff = [k for k in RESULT_KEYS if k in old and old[k] != wanted[k]]
         if diff:
             raise ValueError(
@@ -180,6 +186,8 @@ def evaluate(
         "protocol": protocol.to_dict(),
         "prompter_name": getattr(prompter, "name", cfg.prompter),
         "segmenter_name": getattr(segmenter, "name", cfg.segmenter),
+        "parse_policy": protocol.parse_policy,
+        "generation": _generation_parameters(prompter, cfg.temperature),
         "dataset": {"n_samples": len(ds), "skipped": skipped},
         **provenance(),
     }
@@ -248,35 +256,40 @@ def shuffle_questions(samples: Sequence[Any], seed: int = 0) -> list[Any]:
     return out
 
 
-def _score(
-    sample: Any, text: str, cfg: EvalConfig, model_size: tuple[int, int], protocol: Any, segmenter: Any
-) -> dict[str, Any]:
-    parsed = parse_completion(text, cfg.style, model_size)
-    image, gt = sample.load_image(), sample.load_mask()
-    if gt.shape != image.shape[:2]:
-        from think2seg.data.io import DataError
+def _generation_parameters(prompter: Any, temperature: float) -> dict[str, Any] | None:
+    """The decoding fields of an HF prompter (None for prompters that do not decode)."""
+    fn = getattr(prompter, "generation_parameters", None)
+    return fn(temperature) if callable(fn) else None
 
-        raise DataError(
-            f"{sample.mask_path or sample.id}: mask {gt.shape} does not match image {image.shape[:2]}"
-        )
+
+def score_text(
+    text: str,
+    image: np.ndarray,
+    gt: np.ndarray,
+    *,
+    model_size: tuple[int, int],
+    protocol: Any,
+    segmenter: Any,
+    style: str,
+) -> dict[str, Any]:
+    """Parse one completion (model-space coordinates), segment ``image`` ((H, W, 3) uint8, any size) in the
+    protocol's scoring space and compare with ``gt`` ((H, W) bool, same size as ``image``): the record
+    fields of the answer and of the masks, ``pred`` (the predicted mask, in the scoring space) included."""
+    protocol = get_protocol(protocol)
+    parsed = parse_completion(text, style, model_size, policy=protocol.parse_policy)
     space = _score_space(image, model_size, protocol.resolution)
     gt_s = resize_mask(gt, space)
     t0 = time.perf_counter()
     if parsed.instances:
         img_s = resize_image(image, space)
-        prompts = scale_prompts(parsed.instances, model_size, space)
+        # prompts are kept as written when scoring in model space (the released code hands them to SAM so)
+        prompts = parsed.instances if tuple(space) == tuple(model_size) else scale_prompts(parsed.instances, model_size, space)
         pred = segmenter.segment(img_s, [prompts])[0]
     else:
         pred = np.zeros_like(gt_s)
     seg_s = time.perf_counter() - t0
     inter, union = mask_stats(pred, gt_s)
     rec: dict[str, Any] = {
-        "id": sample.id,
-        "image_id": sample.image_id,
-        "question": sample.question,
-        "image_path": str(sample.image_path),
-        "mask_path": str(sample.mask_path) if sample.mask_path else None,
-        "completion": text,
         **parsed.to_record(),
         "format_ok": parsed.format_ok,
         "intersection": inter,
@@ -287,14 +300,84 @@ def _score(
         "model_size": list(model_size),  # the space of "instances"
         "score_size": list(space),  # the space of intersection / union / pred_rle
         "seg_s": round(seg_s, 4),
+    }
+    rec["iou"] = sample_iou(rec, protocol)
+    rec["pred"] = pred
+    return rec
+
+
+def _score(
+    sample: Any, text: str, cfg: EvalConfig, model_size: tuple[int, int], protocol: Any, segmenter: Any
+) -> dict[str, Any]:
+    image, gt = sample.load_image(), sample.load_mask()
+    if gt.shape != image.shape[:2]:
+        from think2seg.data.io import DataError
+
+        raise DataError(
+            f"{sample.mask_path or sample.id}: mask {gt.shape} does not match image {image.shape[:2]}"
+        )
+    scored = score_text(
+        text, image, gt, model_size=model_size, protocol=protocol, segmenter=segmenter, style=cfg.style
+    )
+    pred = scored.pop("pred")
+    rec: dict[str, Any] = {
+        "id": sample.id,
+        "image_id": sample.image_id,
+        "question": sample.question,
+        "image_path": str(sample.image_path),
+        "mask_path": str(sample.mask_path) if sample.mask_path else None,
+        "completion": text,
+        **scored,
         "extra": {
             k: v for k, v in sample.extra.items() if isinstance(v, (str, int, float, bool, type(None)))
         },
     }
-    rec["iou"] = sample_iou(rec, protocol)
     if cfg.keep_masks:
         rec["pred_rle"] = _rle(pred)
     return rec
+
+
+def score_completions(
+    completions: Sequence[str],
+    images: Sequence[np.ndarray],
+    gt_masks: Sequence[np.ndarray],
+    *,
+    segmenter: Any = "grabcut",
+    style: str = "bbox+2pos",
+    protocol: Any = "authors",
+    thresholds: Sequence[float] = (0.5,),
+) -> dict[str, Any]:
+    """Metrics of completions produced elsewhere, as :func:`think2seg.metrics.summarize` returns them.
+
+    >>> score_completions([text], [image], [mask], segmenter="grabcut", protocol="authors")   # doctest: +SKIP
+    {'gIoU': 0.71, 'cIoU': 0.74, 'P@0.5': 0.8, ...}
+
+    ``images``: (H, W, 3) uint8 in model space (the image the model saw, so the completions' coordinates
+    refer to it); ``gt_masks``: (H, W) bool of the same size. Masks are compared at that size, whatever
+    the protocol's ``resolution`` (scoring at native size needs the native images: ``think2seg score``).
+    ``segmenter``: a spec name (``grabcut``, ``sam2:small``...) or an object with ``segment(image,
+    prompt_sets)``. The parse policy is the protocol's."""
+    n = len(completions)
+    if not (len(images) == len(gt_masks) == n):
+        raise ValueError(f"score_completions: {n} completions, {len(images)} images, {len(gt_masks)} masks")
+    if isinstance(segmenter, str):
+        from think2seg.segmenters import build_segmenter
+
+        segmenter = build_segmenter(segmenter)
+    protocol = get_protocol(protocol)
+    model_protocol = replace(protocol, resolution="model")
+    records = []
+    for k, (text, image, gt) in enumerate(zip(completions, images, gt_masks, strict=True)):
+        image, gt = np.asarray(image), np.asarray(gt, dtype=bool)
+        if image.ndim != 3 or gt.shape != image.shape[:2]:
+            raise ValueError(f"score_completions: item {k} has image {image.shape} and mask {gt.shape}")
+        size = (image.shape[1], image.shape[0])
+        rec = score_text(
+            text, image, gt, model_size=size, protocol=model_protocol, segmenter=segmenter, style=style
+        )
+        rec.pop("pred")
+        records.append(rec)
+    return summarize(records, model_protocol, thresholds=thresholds)
 
 
 def evaluate_many(prompters: dict[str, str], runs_dir: str | Path, progress: bool = True, **common: Any) -> dict[str, Path]:

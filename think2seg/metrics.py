@@ -24,7 +24,17 @@ field of :class:`Protocol` and is written into every result:
 ``p_strict``       P@X counts ``iou > X`` (SegEarth-R1) instead of ``iou >= X``.
 ``resolution``     where masks are compared (applied by the evaluator, recorded here): ``model`` (the
                    840x840 squash), ``native``, or ``long1024`` (long side 1024, padded).
+``parse_policy``   how answers are parsed (:mod:`think2seg.parsing`): ``released-test`` for ``authors``
+                   (the released evaluation's parser), ``lenient`` (this project's) for the others.
+``generation``     decoding of HF prompters: ``authors`` (the released evaluation's fresh greedy config,
+                   repetition penalty 1.0, 2048 new tokens) or ``checkpoint`` (the model's own config,
+                   greedy).
 =================  =================================================================================
+
+Under ``authors`` gIoU and cIoU are the released evaluation's aggregation: gIoU the mean over all samples;
+cIoU sums I and U over non-empty targets, where a sample without a predicted mask (unparseable answer,
+``[]``, nothing usable) adds its target area to U, and empty targets add nothing
+(``docs/parse_policies.md``).
 
 Records are plain dicts with at least ``intersection``, ``union``, ``gt_empty``, ``pred_empty``
 (predicted mask has no pixel), ``format_ok``; optional ``answer_empty`` (the answer was ``[]``; defaults
@@ -49,6 +59,8 @@ class Protocol:
     p_denominator: Literal["all", "produced"] = "produced"
     p_strict: bool = False
     resolution: Literal["model", "native", "long1024"] = "model"
+    parse_policy: Literal["lenient", "released-train", "released-test"] = "lenient"
+    generation: Literal["checkpoint", "authors"] = "checkpoint"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,8 +70,8 @@ PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
         # Think2Seg-RS as released: scored at 840x840, [] on empty GT = 1, empty GT adds nothing to cIoU,
-        # P@0.5 over produced answers only.
-        Protocol("authors", "answer", False, "produced", False, "model"),
+        # P@0.5 over produced answers only; the released test-time parser and generation config.
+        Protocol("authors", "answer", False, "produced", False, "model", "released-test", "authors"),
         # SegEarth-R1: long side 1024 + pad, IoU 1 when the union is empty, strict '>' over all samples.
         Protocol("segearth-r1", "mask", True, "all", True, "long1024"),
         # Seg-Zero / VisionReasoner: native resolution, empty-vs-empty IoU 0.

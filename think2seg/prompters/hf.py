@@ -37,7 +37,11 @@ the "Image features and image tokens do not match" failure); batches are LEFT pa
 Decoding: ``temperature == 0`` is greedy (``n`` must be 1); otherwise multinomial sampling at that
 temperature with ``top_p=1``, ``top_k`` off (a checkpoint's ``generation_config`` often sets
 ``top_k=1`` / ``top_p=0.001``, which would make "sampling" greedy); other generation-config fields
-(e.g. Qwen's ``repetition_penalty``) are kept; ``generation_kwargs`` override anything. Each batch is
+(e.g. Qwen's ``repetition_penalty``) are kept; ``generation_kwargs`` override anything. With
+``generation="authors"`` (what the ``authors`` evaluation protocol asks for) the checkpoint's generation
+config is NOT used: a fresh one as the released evaluation builds it (greedy, ``max_new_tokens`` 2048,
+``repetition_penalty`` 1.0, the checkpoint's special tokens only); :meth:`HFPrompter.generation_parameters`
+gives what is used. Each batch is
 seeded with ``transformers.set_seed`` from ``seed`` and the ids of its samples, so the same seed and the
 same batches give the same completions, also after a resume. ``batch_size`` counts sequences: a batch
 holds ``max(1, batch_size // n)`` samples, each repeated ``n`` times. Completions are the decoded new
@@ -72,6 +76,21 @@ from think2seg.prompts import DEFAULT_STYLE, PromptStyle, build_messages, get_st
 from think2seg.types import Sample
 
 log = logging.getLogger(__name__)
+
+
+GENERATION_MODES = ("checkpoint", "authors")
+# the released evaluation's decoding (transformers 4.49 defaults for what it leaves unset); max_new_tokens 2048
+AUTHORS_GENERATION = {
+    "do_sample": False,
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "top_k": 50,
+    "repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "num_beams": 1,
+    "length_penalty": 1.0,
+    "use_cache": True,
+}
 
 
 @dataclass(frozen=True)
@@ -167,7 +186,11 @@ class HFPrompter:
         trust_remote_code: bool = False,
         batch_size: int = 8,
         generation_kwargs: dict[str, Any] | None = None,
+        generation: str = "checkpoint",
     ):
+        if generation not in GENERATION_MODES:
+            raise ValueError(f"unknown generation {generation!r} (option generation=); one of {list(GENERATION_MODES)}")
+        self.generation = generation
         spec = str(model_id_or_path)
         self.local = looks_local(spec)
         if self.local:
@@ -376,6 +399,8 @@ class HFPrompter:
     def _generation_config(self, temperature: float):
         import copy
 
+        if getattr(self, "generation", "checkpoint") == "authors":
+            return self._authors_generation_config(temperature)
         gen = copy.deepcopy(self.model.generation_config)
         gen.max_new_tokens = self.max_new_tokens
         gen.max_length = None
@@ -390,6 +415,29 @@ class HFPrompter:
         for k, v in self.generation_kwargs.items():
             setattr(gen, k, v)
         return gen
+
+    def _authors_generation_config(self, temperature: float):
+        """The released evaluation's fresh config. transformers >= 4.50 fills every unset field from the
+        checkpoint, so the decoding fields are all set here to the values of the released 4.49 run."""
+        from transformers import GenerationConfig
+
+        if temperature > 0:
+            raise ValueError("generation='authors' is greedy: temperature must be 0")
+        ckpt = self.model.generation_config
+        fields = dict(AUTHORS_GENERATION, max_new_tokens=2048)
+        fields.update(
+            pad_token_id=self.processor.tokenizer.pad_token_id,
+            eos_token_id=ckpt.eos_token_id,  # legacy fill of special tokens, as transformers 4.49 did
+            bos_token_id=ckpt.bos_token_id,
+        )
+        fields.update(self.generation_kwargs)
+        return GenerationConfig(**fields)
+
+    def generation_parameters(self, temperature: float = 0.0) -> dict[str, Any]:
+        """The decoding fields :meth:`generate` uses at ``temperature`` (for result configs)."""
+        gen = self._generation_config(temperature)
+        keys = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "num_beams")
+        return {"generation": getattr(self, "generation", "checkpoint"), **{k: getattr(gen, k, None) for k in keys}}
 
     def generate(
         self,
@@ -415,6 +463,7 @@ class HFPrompter:
             raise ValueError(f"prefill: {len(prefill)} texts for {len(samples)} samples")
         model, processor = self.load()
         gen = self._generation_config(temperature)
+        decode_kw = {"clean_up_tokenization_spaces": False} if getattr(self, "generation", "") == "authors" else {}
         per_batch = max(1, self.batch_size // n)
         out: list[list[str]] = []
         starts = range(0, len(samples), per_batch)
@@ -432,7 +481,7 @@ class HFPrompter:
             with torch.inference_mode():
                 seqs = model.generate(**inputs, generation_config=gen)
             new = seqs[:, inputs["input_ids"].shape[1] :]
-            texts = processor.batch_decode(new, skip_special_tokens=True)
+            texts = processor.batch_decode(new, skip_special_tokens=True, **decode_kw)
             if pre is not None:
                 texts = [pre[i // n] + t for i, t in enumerate(texts)]
             out.extend(texts[i * n : (i + 1) * n] for i in range(len(chunk)))
