@@ -24,6 +24,7 @@ COMMANDS = [
     "bench",  # bench reward
     "eval",
     "gallery",  # static HTML of reasoning traces from eval runs
+    "score",  # re-score completions produced elsewhere
     "train",
     "reproduce",
     "warmstart",  # rebuild the embedded tiny prompter

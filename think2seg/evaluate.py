@@ -209,7 +209,7 @@ def evaluate(
             texts = [c[0] for c in prompter.generate(batch, n=1, temperature=cfg.temperature, seed=cfg.seed)]
             gen_s = (time.perf_counter() - t0) / len(batch)
             for sample, text in zip(batch, texts, strict=True):
-                rec = _score(sample, text, cfg, model_size, protocol, segmenter)
+                rec = score_sample(sample, text, cfg, model_size, protocol, segmenter)
                 rec["gen_s"] = round(gen_s, 4)
                 f.write(json.dumps(rec) + "\n")
                 by_id[rec["id"]] = rec
@@ -306,9 +306,10 @@ def score_text(
     return rec
 
 
-def _score(
+def score_sample(
     sample: Any, text: str, cfg: EvalConfig, model_size: tuple[int, int], protocol: Any, segmenter: Any
 ) -> dict[str, Any]:
+    """The evaluation record of one sample's completion (``cfg`` gives the style and ``keep_masks``)."""
     image, gt = sample.load_image(), sample.load_mask()
     if gt.shape != image.shape[:2]:
         from think2seg.data.io import DataError

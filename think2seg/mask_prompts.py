@@ -128,7 +128,9 @@ def negative_points(
     return farthest_points(xs, ys, first, k)
 
 
-def region_instance(region: np.ndarray, full_mask: np.ndarray, style: PromptStyle, margin: int | None) -> Instance:
+def region_instance(
+    region: np.ndarray, full_mask: np.ndarray, style: PromptStyle, margin: int | None
+) -> Instance:
     box = tight_box(region)
     pos = spread_points(region, max(style.n_pos, 1 if style.n_neg else 0))
     neg: list[tuple[int, int]] = []

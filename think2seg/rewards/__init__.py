@@ -120,11 +120,15 @@ def build_reward_funcs(
     if key == "think2seg":
         if options:
             raise ValueError(f"the think2seg scheme takes no options, got {sorted(options)}")
-        funcs = think2seg_rewards(segmenter, style, empty_json_ok_on_target=empty_json_ok_on_target, policy=policy)
+        funcs = think2seg_rewards(
+            segmenter, style, empty_json_ok_on_target=empty_json_ok_on_target, policy=policy
+        )
         return funcs, list(REWARD_WEIGHTS)
     if key not in PEERS:
         raise ValueError(f"unknown reward scheme {scheme!r}; choose one of {list(SCHEMES)}")
     if policy != DEFAULT_POLICY:
-        raise ValueError(f"parse policy {policy!r} applies to the think2seg scheme only; the {key} scheme parses lenient")
+        raise ValueError(
+            f"parse policy {policy!r} applies to the think2seg scheme only; the {key} scheme parses lenient"
+        )
     peer = PEERS[key](style, empty_json_ok_on_target=empty_json_ok_on_target, **options)
     return peer.reward_funcs(), peer.reward_weights

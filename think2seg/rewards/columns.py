@@ -104,7 +104,10 @@ class BatchParser:
             self.calls += 1
             self._last = (
                 key,
-                [parse_completion(t, self.style, s, policy=self.policy) for t, s in zip(texts, sizes, strict=False)],
+                [
+                    parse_completion(t, self.style, s, policy=self.policy)
+                    for t, s in zip(texts, sizes, strict=False)
+                ],
             )
         return self._last[1]
 

@@ -21,8 +21,6 @@ from think2seg.types import Box, Instance
 MAX_PSEUDO_INSTANCES = 32  # = the parser's cap on predicted instances
 
 
-
-
 def segzero_pseudo_gt(mask: np.ndarray) -> Instance | None:
     """One tight box around the whole mask + two interior points (:func:`~think2seg.mask_prompts.spread_points` placement); None if empty."""
     inst = mask_to_instances(mask, "bbox+2pos", mode="whole")
