@@ -274,7 +274,7 @@ class TestCompatReleased:
             if style != "bbox+2pos":
                 continue
             got = sum(
-                w * f([completion], image=[IMG], gt_mask=[gt])[0] for w, f in zip(REWARD_WEIGHTS, funcs)
+                w * f([completion], image=[IMG], gt_mask=[gt])[0] for w, f in zip(REWARD_WEIGHTS, funcs, strict=True)
             )
             tag, j, iou = expected[TRAIN]
             assert got == pytest.approx(tag + j + 2 * iou), name
