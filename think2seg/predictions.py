@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,8 +123,7 @@ def match_samples(
         else:
             cands = by_image.get(row.image or "", [])
             if len(cands) > 1 and row.question:
-                cands = [c for c in cands if c.question and c.question in row.question]
-                # the same question may be asked of several masks (referring data): keep the ambiguity
+                cands = _by_question(cands, row.question)
             if not cands:
                 bad.append((row.where, f"image {row.image!r} (with this question) is not in {what}"))
                 continue
@@ -137,6 +137,17 @@ def match_samples(
         seen[s.id] = row.where
         pairs.append((row, s))
     return pairs, bad
+
+
+_ASKED = re.compile(r'find "(.*)", identify', re.DOTALL)  # the question inside the reference instruction
+
+
+def _by_question(cands: list[Sample], text: str) -> list[Sample]:
+    """The samples asked ``text`` (the released rows keep the whole instruction): the quoted question of
+    the reference instruction if it is there, else every question the text contains."""
+    m = _ASKED.search(text)
+    exact = [c for c in cands if m and c.question == m.group(1)]
+    return exact or [c for c in cands if c.question and c.question in text]
 
 
 def _sha256(path: Path) -> str:
