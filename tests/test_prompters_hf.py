@@ -201,3 +201,65 @@ def test_attach_wraps_a_live_model_like_a_loaded_one(tiny_dirs, samples):
     live = HFPrompter.attach(model, AutoProcessor.from_pretrained(d), image_size=56, max_new_tokens=6)
     assert live.name == "live" and live.family.name == "llava" and live.model is model
     assert live.generate(samples[:2]) == _prompter(tiny_dirs, "llava").generate(samples[:2])
+
+
+@pytest.fixture(scope="module")
+def qwen_released_gen(tiny_dirs, tmp_path_factory):
+    """The tiny Qwen2.5-VL with a generation config like Qwen's releases (repetition penalty 1.05, top-k 1)."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("qwen_rp") / "qwen"
+    shutil.copytree(tiny_dirs["qwen2.5-vl"], d)
+    path = d / "generation_config.json"
+    cfg = json.loads(path.read_text())
+    cfg.update(repetition_penalty=1.05, do_sample=True, top_k=1, top_p=0.001, temperature=0.1)
+    path.write_text(json.dumps(cfg))
+    return d
+
+
+def test_authors_generation_ignores_the_checkpoint_config(qwen_released_gen, samples):
+    ckpt = HFPrompter(qwen_released_gen, image_size=56, max_new_tokens=12)
+    authors = HFPrompter(qwen_released_gen, image_size=56, generation="authors")
+    assert ckpt.generation_parameters()["repetition_penalty"] == 1.05
+    params = authors.generation_parameters()
+    assert params == {
+        "generation": "authors",
+        "do_sample": False,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "top_k": 50,
+        "repetition_penalty": 1.0,
+        "max_new_tokens": 2048,
+        "num_beams": 1,
+    }
+    # what generate() really uses once transformers has filled unset fields from the checkpoint
+    effective = authors.model._prepare_generation_config(authors._generation_config(0.0))[0]
+    assert effective.repetition_penalty == 1.0 and effective.do_sample is False
+    assert effective.eos_token_id == ckpt.model.generation_config.eos_token_id
+    short = HFPrompter(qwen_released_gen, image_size=56, generation="authors", generation_kwargs={"max_new_tokens": 12})
+    neutral = HFPrompter(qwen_released_gen, image_size=56, max_new_tokens=12, generation_kwargs={"repetition_penalty": 1.0})
+    assert short.generate(samples) == neutral.generate(samples)
+    with pytest.raises(ValueError, match="greedy"):
+        short.generate(samples[:1], temperature=0.7)
+    with pytest.raises(ValueError, match="unknown generation 'sampled'"):
+        HFPrompter(qwen_released_gen, generation="sampled")
+
+
+def test_authors_protocol_evaluates_with_the_authors_generation(qwen_released_gen, synth_root, tmp_path):
+    from think2seg.evaluate import EvalConfig, evaluate
+
+    run = tmp_path / "run"
+    for protocol, penalty in (("strict", 1.05), ("authors", 1.0)):
+        cfg = EvalConfig(
+            data=f"earthreason:{synth_root}",
+            split="val",
+            prompter=f"hf:{qwen_released_gen}?image_size=56&max_new_tokens=4",
+            segmenter="grabcut",
+            protocol=protocol,
+            limit=1,
+            out=str(run / protocol),
+        )
+        evaluate(cfg, progress=False)
+        recorded = json.loads((run / protocol / "config.json").read_text())
+        assert recorded["generation"]["repetition_penalty"] == penalty
+        assert recorded["parse_policy"] == ("released-test" if protocol == "authors" else "lenient")
