@@ -1,4 +1,6 @@
-"""``think2seg bench``: timing benchmarks. ``bench reward`` times the reward's mask path.
+"""``think2seg bench``: benchmarks. ``bench reward`` times the reward's mask path; ``bench parse`` measures
+how much the parse policy changes rewards and gIoU on a seeded mix of malformed answers
+(:mod:`think2seg.malformed`).
 
     think2seg bench reward --segmenter sam2:small:random --group 16 --instances 2 --size 840
     think2seg bench reward --segmenter grabcut --size 256 --repeats 3
@@ -35,7 +37,7 @@ from think2seg.cli import CLIError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("bench", help="timing benchmarks (bench reward)", description=__doc__,
+    p = subparsers.add_parser("bench", help="benchmarks (bench reward, bench parse)", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="bench_command", metavar="BENCH")
     r = sub.add_parser("reward", help="released vs cached+batched mask path of the reward",
@@ -57,7 +59,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="torch CPU threads (default: torch's own); 1 is fairer on a CPU shared with other jobs")
     r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up pass")
     r.set_defaults(func=run_reward)
+    q = sub.add_parser("parse", help="how much the parse policy changes rewards and gIoU on malformed answers",
+                       description="A seeded mix of malformed completions (think2seg.malformed) scored under "
+                       "every parse policy: the share whose total reward differs from lenient, per mutation, "
+                       "and the authors-protocol gIoU with each policy.")
+    q.add_argument("--n", type=int, default=1000, help="completions in the mix (default: 1000)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the mix (default: 0)")
+    q.add_argument("--segmenter", default="boxfill",
+                   help="boxfill (mask = union of boxes, no weights) or a segmenter spec (default: boxfill)")
+    q.add_argument("--json", action="store_true", help="print the full result as JSON")
+    q.set_defaults(func=run_parse)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+
+
+def run_parse(args: argparse.Namespace) -> int:
+    import json
+
+    from think2seg.malformed import malformed_mix, policy_effects
+
+    seg = None
+    if args.segmenter != "boxfill":
+        from think2seg.segmenters import build_segmenter
+
+        try:
+            seg = build_segmenter(args.segmenter)
+        except ValueError as e:
+            raise CLIError(f"--segmenter: {e}") from e
+    res = policy_effects(malformed_mix(args.n, args.seed), segmenter=seg)
+    if args.json:
+        print(json.dumps(res, indent=1))
+        return 0
+    policies = list(res["changed"])
+    print(f"{res['n']} completions (seed {args.seed}, segmenter {args.segmenter}); total reward differs from lenient:")
+    print(f"{'mutation':<22}" + "".join(f"{p:>16}" for p in policies))
+    for kind, row in res["changed_by_mutation"].items():
+        print(f"{kind:<22}" + "".join(f"{100 * row[p]:>15.1f}%" for p in policies))
+    print(f"{'all':<22}" + "".join(f"{100 * res['changed'][p]:>15.1f}%" for p in policies))
+    print("authors-protocol gIoU: " + ", ".join(f"{p} {100 * v:.1f}" for p, v in res["authors_gIoU"].items()))
+    return 0
 
 
 def make_case(size: int, group: int, instances: int, seed: int = 0):
