@@ -331,3 +331,16 @@ def test_every_reward_function_pickles():
                 if getattr(clone, "__name__", "") in ("think_format_reward", "json_format"):
                     text = tagged(fenced(js(A)))
                     assert clone([text], image=[IMG], gt_mask=[GT]) == f([text], image=[IMG], gt_mask=[GT])
+
+
+@pytest.mark.parametrize("config", ["paper_qwen3b", "paper_qwen7b"])
+def test_paper_configs_train_on_the_released_reward_and_record_it(config, tmp_path):
+    from pathlib import Path
+
+    from think2seg.train import parse_args, save_resolved_config
+
+    path = Path(__file__).resolve().parent.parent / "configs" / "train" / f"{config}.yaml"
+    t2s, cfg = parse_args(["--config", str(path), "--output_dir", str(tmp_path), "--bf16", "false"])
+    assert t2s.parse_policy == TRAIN and t2s.reward == "think2seg"
+    saved = json.loads(save_resolved_config(t2s, cfg).read_text())
+    assert saved["think2seg"]["parse_policy"] == TRAIN
