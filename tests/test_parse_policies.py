@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from think2seg.malformed import BoxFillSegmenter
 from think2seg.parsing import POLICIES, parse_completion
 from think2seg.rewards import REWARD_WEIGHTS, build_reward_funcs, think2seg_rewards
 
@@ -21,26 +22,6 @@ IMG = Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8))
 GT = np.zeros((SIZE, SIZE), bool)
 GT[0:50, 0:50] = True
 EMPTY = np.zeros((SIZE, SIZE), bool)
-
-
-class FillSegmenter:
-    """Mask = union of the instances' boxes (inclusive); an instance without a box fills its points' box."""
-
-    name = "fill"
-
-    def segment(self, image, prompt_sets):
-        out = []
-        for ps in prompt_sets:
-            m = np.zeros(image.shape[:2], bool)
-            for inst in ps:
-                if inst.box is not None:
-                    x1, y1, x2, y2 = (int(v) for v in inst.box)
-                else:
-                    xs, ys = [p[0] for p in inst.positive], [p[1] for p in inst.positive]
-                    x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-                m[y1 : y2 + 1, x1 : x2 + 1] = True
-            out.append(m)
-        return out
 
 
 def inst(box, pts=((10, 10), (20, 20)), neg=None):
@@ -238,7 +219,7 @@ RELEASED_VALID = [
 
 
 def terms(completion, gt, style, policy):
-    funcs = think2seg_rewards(FillSegmenter(), style, policy=policy)
+    funcs = think2seg_rewards(BoxFillSegmenter(), style, policy=policy)
     return tuple(f([completion], image=[IMG], gt_mask=[gt])[0] for f in funcs)
 
 
@@ -268,7 +249,7 @@ class TestParsePolicyTable:
 
 class TestCompatReleased:
     def test_compat_released_is_the_training_parser_and_the_total_is_the_released_one(self):
-        funcs = think2seg_rewards(FillSegmenter(), compat="released")
+        funcs = think2seg_rewards(BoxFillSegmenter(), compat="released")
         assert funcs[1]._parse.policy == TRAIN and funcs[1]._parse is funcs[2]._parse
         for name, (completion, gt, style, expected) in TABLE.items():
             if style != "bbox+2pos":
@@ -281,14 +262,14 @@ class TestCompatReleased:
 
     def test_unknown_compat_and_policy_are_named(self):
         with pytest.raises(ValueError, match="'authors'.*released"):
-            think2seg_rewards(FillSegmenter(), compat="authors")
+            think2seg_rewards(BoxFillSegmenter(), compat="authors")
         with pytest.raises(ValueError, match="'strict'.*lenient.*released-train.*released-test"):
             build_reward_funcs("think2seg", policy="strict")
         with pytest.raises(ValueError, match="think2seg scheme only"):
             build_reward_funcs("segzero", policy=TRAIN)
 
     def test_scheme_registry_passes_the_policy(self):
-        funcs, weights = build_reward_funcs("think2seg", segmenter=FillSegmenter(), policy=TEST)
+        funcs, weights = build_reward_funcs("think2seg", segmenter=BoxFillSegmenter(), policy=TEST)
         assert weights == REWARD_WEIGHTS and funcs[2].policy == TEST
 
 

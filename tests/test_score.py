@@ -8,24 +8,11 @@ import pytest
 
 from think2seg.cli import main
 from think2seg.evaluate import EvalConfig, evaluate, read_records, score_completions
+from think2seg.malformed import BoxFillSegmenter
 from think2seg.prompts import format_answer
 from think2seg.types import Instance
 
 SIZE = 40
-
-
-class FillSegmenter:
-    name = "fill"
-
-    def segment(self, image, prompt_sets):
-        out = []
-        for ps in prompt_sets:
-            m = np.zeros(image.shape[:2], bool)
-            for inst in ps:
-                x1, y1, x2, y2 = (int(v) for v in inst.box)
-                m[y1 : y2 + 1, x1 : x2 + 1] = True
-            out.append(m)
-        return out
 
 
 def square(x1, y1, x2, y2):
@@ -69,7 +56,7 @@ def test_score_completions_matches_the_released_aggregation():
         ),
     ]
     texts, masks = [r[0] for r in rows], [r[1] for r in rows]
-    m = score_completions(texts, [img] * len(rows), masks, segmenter=FillSegmenter(), protocol="authors")
+    m = score_completions(texts, [img] * len(rows), masks, segmenter=BoxFillSegmenter(), protocol="authors")
     # by hand, from the released loop: (iou, prediction exists, I, U, GT area)
     ious = [1.0, 0.5, 1.0, 1.0, 0.0, 0.0, 0.0]
     exists = [True, True, True, True, True, False, False]
@@ -79,11 +66,11 @@ def test_score_completions_matches_the_released_aggregation():
     assert m["gIoU"] == pytest.approx(g) and m["cIoU"] == pytest.approx(c)
     assert (m["gIoU"], m["cIoU"]) == pytest.approx((3.5 / 7, 1000 / 2000))
     assert m["protocol"]["parse_policy"] == "released-test"
-    strict = score_completions(texts, [img] * len(rows), masks, segmenter=FillSegmenter(), protocol="strict")
+    strict = score_completions(texts, [img] * len(rows), masks, segmenter=BoxFillSegmenter(), protocol="strict")
     assert strict["protocol"]["parse_policy"] == "lenient"
     assert strict["cIoU"] == pytest.approx(1000 / 2400)  # the false positive adds its 400 px to U
     with pytest.raises(ValueError, match="3 completions, 2 images"):
-        score_completions(texts[:3], [img] * 2, masks[:3], segmenter=FillSegmenter())
+        score_completions(texts[:3], [img] * 2, masks[:3], segmenter=BoxFillSegmenter())
 
 
 @pytest.fixture(scope="module")

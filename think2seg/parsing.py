@@ -144,16 +144,8 @@ def _parse_into(
     dedup_iou: float,
     max_chars: int,
 ) -> None:
-    if len(text) > max_chars:
-        res.warnings.append(f"completion of {len(text)} chars cut to {max_chars}")
-        text = text[:max_chars]
-    res.think_answer_ok = tags_full_match(text)
-    m = _THINK_RE.search(text)
-    res.think = m.group(1).strip() if m else None
-    m = _ANSWER_RE.search(text)
-    if m:
-        res.answer = m.group(1)
-    else:
+    text = _read_tags(res, text, max_chars)
+    if res.answer is None:
         tail = text.rsplit("</think>", 1)[-1] if "</think>" in text else text
         if "[" not in tail and "{" not in tail:
             res.error = "no <answer> block"
@@ -198,9 +190,8 @@ def _parse_into(
         res.error = "no valid instance in the answer"
 
 
-def _parse_released_into(res: ParseResult, text: str, style: PromptStyle, train: bool, max_chars: int) -> None:
-    from think2seg.parsing_released import released_instances, released_json
-
+def _read_tags(res: ParseResult, text: str, max_chars: int) -> str:
+    """Cut ``text`` to ``max_chars``; fill the tag flag, ``think`` and ``answer`` (None when absent)."""
     if len(text) > max_chars:
         res.warnings.append(f"completion of {len(text)} chars cut to {max_chars}")
         text = text[:max_chars]
@@ -209,6 +200,13 @@ def _parse_released_into(res: ParseResult, text: str, style: PromptStyle, train:
     res.think = m.group(1).strip() if m else None
     m = _ANSWER_RE.search(text)
     res.answer = m.group(1) if m else None
+    return text
+
+
+def _parse_released_into(res: ParseResult, text: str, style: PromptStyle, train: bool, max_chars: int) -> None:
+    from think2seg.parsing_released import released_instances, released_json
+
+    text = _read_tags(res, text, max_chars)
     objs, res.error = released_json(text, style, train=train)
     if objs is None:
         return
