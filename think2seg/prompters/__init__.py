@@ -19,7 +19,8 @@ Spec grammar: ``KIND[:ARG][?key=value&key=value...]``.
   (options ``box`` and ``points`` as comma-separated fractions of the image, ``style``, ``image_size``).
 - ``hf:PATH_OR_HUB_ID`` -> :class:`HFPrompter` (options: every keyword of its constructor, e.g.
   ``family``, ``image_size``, ``style``, ``template``, ``dtype``, ``device``, ``attn_implementation``,
-  ``max_new_tokens``, ``trust_remote_code``, ``batch_size``).
+  ``max_new_tokens``, ``trust_remote_code``, ``batch_size``, ``generation`` = ``checkpoint`` | ``authors``;
+  ``think2seg eval`` sets ``generation`` from the protocol unless the spec names it).
 
 Query values are converted: integers -> int, ``true``/``false`` -> bool, ``WxH`` for ``image_size`` ->
 ``(W, H)``; everything else stays a string. Keyword arguments of :func:`build_prompter` override the
