@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from think2seg.errors import UserError
 from think2seg.types import Sample
 
 
-class PredictionError(ValueError):
+class PredictionError(UserError, ValueError):
     """A predictions file row that cannot be scored (the message names the file and the row)."""
 
 
