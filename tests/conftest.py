@@ -36,3 +36,23 @@ def synth_formats(tmp_path_factory, synth_root):
         roots[fmt] = tmp_path_factory.mktemp("synthearth") / fmt
         synth.generate(roots[fmt], format=fmt, progress=False, **SYNTH_FIXTURE)
     return roots
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(tmp_path_factory):
+    """A random-init tiny Qwen2.5-VL of the real class (56 px, compact template) saved with its processor
+    and a ``think2seg_prompter.json``, as ``think2seg train`` leaves a policy."""
+    import json
+
+    from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer
+
+    d = tmp_path_factory.mktemp("policy")
+    tok = train_bpe_tokenizer(
+        ["<think>The request refers to runway.</think> <answer>```json[]```</answer> bbox_2d positive_points"]
+        * 4,
+        vocab_size=300,
+        number_tokens=56,
+    )
+    build_tiny_qwen2_5_vl(tok, d, image_size=56)
+    (d / "think2seg_prompter.json").write_text(json.dumps({"template": "compact", "image_size": 56}))
+    return d

@@ -15,22 +15,6 @@ from think2seg.evaluate import read_records
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def tiny_policy(tmp_path_factory):
-    from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer
-
-    d = tmp_path_factory.mktemp("policy")
-    tok = train_bpe_tokenizer(
-        ["<think>The request refers to runway.</think> <answer>```json[]```</answer> bbox_2d positive_points"]
-        * 4,
-        vocab_size=300,
-        number_tokens=56,
-    )
-    build_tiny_qwen2_5_vl(tok, d, image_size=56)
-    (d / "think2seg_prompter.json").write_text(json.dumps({"template": "compact", "image_size": 56}))
-    return d
-
-
 def _args(policy: Path, data: Path, out: Path, steps: int, *extra: str) -> list[str]:
     return [
         "--model",
@@ -132,6 +116,9 @@ def test_cpu_threads_sets_restores_and_rejects_zero():
 
 @pytest.mark.slow
 def test_two_process_cpu_run(tiny_policy, synth_root, tmp_path):
+    # 2 processes over gloo: in-training evaluation is data-parallel (every rank generates its share and
+    # the ranks meet again in trl's next collective), and the wall-clock budget (0.001 min, spent before
+    # the first step ends) is rank 0's decision, so both ranks stop after step 1 of 3 and save
     out = tmp_path / "ddp"
     cmd = [
         sys.executable,
@@ -141,12 +128,19 @@ def test_two_process_cpu_run(tiny_policy, synth_root, tmp_path):
         str(REPO / "configs/accelerate/cpu2.yaml"),
         "-m",
         "think2seg.train",
-        *_args(tiny_policy, synth_root, out, 1, "--per_device_train_batch_size", "2", "--save_steps", "100"),
+        *_args(tiny_policy, synth_root, out, 3, "--per_device_train_batch_size", "2", "--save_steps", "100",
+               "--eval_split", "val", "--eval_limit", "3", "--max_minutes", "0.001"),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "model.safetensors").is_file()
     cfg = json.loads((out / "think2seg_train_config.json").read_text())
     # 2 per device x 2 processes = one group of G = 4 (a single process would be refused by trl)
     assert cfg["grpo"]["per_device_train_batch_size"] == 2 and cfg["world_size"] == 2
+    assert json.loads((out / "think2seg_done.json").read_text())["global_step"] == 1
+    curve = [json.loads(line) for line in (out / "eval_curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve] == [0, 1] and all(r["n"] == 3 for r in curve)
+    ev = out / "evals" / "step-1"
+    assert json.loads((ev / "config.json").read_text())["world_size"] == 2
+    assert len(read_records(ev / "records.jsonl")) == 3 and not list(ev.glob("records.part-*"))

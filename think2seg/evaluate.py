@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from think2seg import distributed as dist
+from think2seg.eval_shards import consolidate, part_path, plan
 from think2seg.geometry import as_size, resize_image, resize_mask, scale_prompts
 from think2seg.metrics import get_protocol, mask_stats, sample_iou, summarize
 from think2seg.parsing import parse_completion
@@ -52,6 +54,9 @@ RESULT_KEYS = (
     "parse_policy",
 )
 LEGACY_RESULT_OPTIONS = {"parse_policy": "lenient"}  # what runs written before an option existed used
+
+
+BATCHING_KINDS = ("hf", "tiny", "vllm")  # prompter kinds that take batch_size / device
 
 
 @dataclass
@@ -97,16 +102,6 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def _rewrite(path: Path, records: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
 def _rle(mask: np.ndarray) -> dict[str, Any]:
     from pycocotools import mask as mask_utils
 
@@ -128,9 +123,18 @@ def _score_space(image: np.ndarray, model_size: tuple[int, int], resolution: str
 
 
 def evaluate(
-    cfg: EvalConfig, *, prompter: Any = None, segmenter: Any = None, progress: bool = True
+    cfg: EvalConfig,
+    *,
+    prompter: Any = None,
+    segmenter: Any = None,
+    progress: bool = True,
+    lockstep: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) an evaluation; returns the metrics dict also written to ``metrics.json``."""
+    """Run (or resume) an evaluation; returns the metrics dict also written to ``metrics.json``.
+
+    Under a process group (``accelerate launch ... -m think2seg.cli eval``, or the live policy during
+    training) every rank evaluates its share of the batches and every rank gets the metrics
+    (:mod:`think2seg.eval_shards`); ``lockstep`` pads the ranks to equal batch counts (ZeRO-3)."""
     from tqdm.auto import tqdm
 
     from think2seg.data import load_dataset
@@ -141,18 +145,13 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     cfg_path, rec_path = out / "config.json", out / "records.jsonl"
 
+    rank, world = dist.rank(), dist.world_size()
     if prompter is None:
-        from think2seg.prompters import build_prompter, parse_spec
-
-        kw: dict[str, Any] = {"image_size": cfg.image_size} if cfg.image_size else {}
-        kind, _, spec_options = parse_spec(cfg.prompter)
-        if kind == "hf" and "generation" not in spec_options:
-            kw["generation"] = protocol.generation  # the authors' fresh generation config under "authors"
-        prompter = build_prompter(cfg.prompter, style=cfg.style, **kw)
+        prompter = eval_prompter(cfg, world, generation=protocol.generation)
     if segmenter is None:
         from think2seg.segmenters import build_segmenter
 
-        segmenter = build_segmenter(cfg.segmenter)
+        segmenter = build_segmenter(cfg.segmenter, device=_rank_device(world))
     model_size = as_size(cfg.image_size or prompter.image_size)
 
     wanted = {k: v for k, v in asdict(cfg).items() if k in RESULT_KEYS}
@@ -191,40 +190,73 @@ def evaluate(
         "dataset": {"n_samples": len(ds), "skipped": skipped},
         **provenance(),
     }
-    cfg_path.write_text(json.dumps(config, indent=2))
+    config["world_size"] = world
+    order = [s.id for s in ds]
+    dist.barrier()  # every rank has checked the old config.json before it is replaced
+    if rank == 0:
+        cfg_path.write_text(json.dumps(config, indent=2))
+        consolidate(out, order)  # parts of a killed multi-process run; a torn last line
+    dist.barrier()
 
-    records = read_records(rec_path)
-    by_id = {r["id"]: r for r in records}
-    if rec_path.is_file():
-        text = rec_path.read_text()
-        clean = (not text or text.endswith("\n")) and len(by_id) == len(records) == text.count("\n")
-        if not clean:  # a torn last line (kill mid-write) or duplicates: rewrite before appending
-            _rewrite(rec_path, list(by_id.values()))
+    by_id = {r["id"]: r for r in read_records(rec_path)}
     todo = [s for s in ds if s.id not in by_id]
-    bar = tqdm(total=len(ds), initial=len(ds) - len(todo), desc=f"eval {cfg.split}", disable=not progress)
-    with rec_path.open("a") as f:
-        for b in range(0, len(todo), cfg.batch_size):
-            batch = todo[b : b + cfg.batch_size]
+    mine = plan(todo, cfg.batch_size, rank, world, lockstep=lockstep)
+    bar = tqdm(
+        total=len(ds), initial=len(ds) - len(todo), desc=f"eval {cfg.split}", disable=not progress or rank > 0
+    )
+    with (rec_path if world == 1 else part_path(out, rank)).open("a") as f:
+        for batch, real in mine:
             t0 = time.perf_counter()
             texts = [c[0] for c in prompter.generate(batch, n=1, temperature=cfg.temperature, seed=cfg.seed)]
+            if not real:  # lockstep padding: generated so that every rank ran as many batches
+                continue
             gen_s = (time.perf_counter() - t0) / len(batch)
             for sample, text in zip(batch, texts, strict=True):
                 rec = score_sample(sample, text, cfg, model_size, protocol, segmenter)
                 rec["gen_s"] = round(gen_s, 4)
                 f.write(json.dumps(rec) + "\n")
-                by_id[rec["id"]] = rec
             f.flush()
             os.fsync(f.fileno())
-            bar.update(len(batch))
+            bar.update(min(len(batch) * world, bar.total - bar.n))  # rank 0 counts for all ranks
     bar.close()
 
-    ordered = [by_id[s.id] for s in ds if s.id in by_id]
-    metrics = summarize(ordered, protocol, thresholds=cfg.thresholds)
-    metrics["seconds_per_sample"] = {
-        k: float(np.mean([r[k] for r in ordered])) for k in ("gen_s", "seg_s") if ordered
-    }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
+    dist.barrier()
+    metrics = None
+    if rank == 0:
+        by_id = {r["id"]: r for r in consolidate(out, order)}
+        ordered = [by_id[s.id] for s in ds if s.id in by_id]
+        metrics = summarize(ordered, protocol, thresholds=cfg.thresholds)
+        metrics["seconds_per_sample"] = {
+            k: float(np.mean([r[k] for r in ordered])) for k in ("gen_s", "seg_s") if ordered
+        }
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return dist.broadcast(metrics)
+
+
+def eval_prompter(cfg: EvalConfig, world: int, generation: str | None = None) -> Any:
+    """The prompter of ``cfg``; models that batch get ``cfg.batch_size`` (unless the spec sets one) and,
+    with several CUDA processes, this rank's GPU. ``hf`` prompters get the protocol's ``generation``
+    (the authors' fresh generation config under "authors") unless the spec names one."""
+    from think2seg.prompters import build_prompter, parse_spec
+
+    kind, _, options = parse_spec(cfg.prompter)
+    kw: dict[str, Any] = {"image_size": cfg.image_size} if cfg.image_size else {}
+    if kind == "hf" and generation and "generation" not in options:
+        kw["generation"] = generation
+    if kind in BATCHING_KINDS:
+        if "batch_size" not in options:
+            kw["batch_size"] = cfg.batch_size
+        device = _rank_device(world)
+        if device is not None and "device" not in options:
+            kw["device"] = device
+    return build_prompter(cfg.prompter, style=cfg.style, **kw)
+
+
+def _rank_device(world: int) -> str | None:
+    """``cuda:<local rank>`` when several processes share a machine's GPUs, else None (the default)."""
+    import torch
+
+    return f"cuda:{dist.local_rank()}" if world > 1 and torch.cuda.is_available() else None
 
 
 class ControlUnavailable(ValueError):

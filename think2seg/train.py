@@ -28,6 +28,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from transformers import TrainerCallback
 from think2seg.errors import UserError, config_file
 
 log = logging.getLogger(__name__)
+
+IMAGE_CACHE = 64  # decoded, resized training images kept (per process): >= the distinct images of a step
 
 
 @dataclass
@@ -113,9 +116,12 @@ class Think2SegArgs:
 
 
 def resolve_model(spec: str) -> tuple[str, dict[str, Any]]:
-    """Model spec -> (path or hub id, its prompter metadata: template / style / image_size)."""
+    """Model spec -> (path or hub id, its prompter metadata: template / style / image_size, read from a
+    local checkpoint's ``think2seg_prompter.json``)."""
+    from think2seg.prompters.hf import read_meta
+
     if spec == "tiny" or spec.startswith("tiny:"):
-        from think2seg.prompters.tiny import check_checkpoint, read_meta
+        from think2seg.prompters.tiny import check_checkpoint
 
         path = check_checkpoint(spec[5:] if spec.startswith("tiny:") else None)
         meta = read_meta(path)
@@ -124,7 +130,8 @@ def resolve_model(spec: str) -> tuple[str, dict[str, Any]]:
     from think2seg.model_dirs import check_model_dir, looks_local
 
     if looks_local(spec):
-        return str(check_model_dir(spec, "--model")), {}
+        path = check_model_dir(spec, "--model")
+        return str(path), read_meta(path)
     return spec, {}
 
 
@@ -168,13 +175,16 @@ def build_train_dataset(
         )
     ds = Dataset.from_list(rows)
 
-    def add_images(batch: dict[str, list]) -> dict[str, list]:
+    @lru_cache(maxsize=IMAGE_CACHE)
+    def model_image(path: str) -> Image.Image:
         from think2seg.data.io import read_image
 
+        return Image.fromarray(resize_image(read_image(path), image_size))
+
+    def add_images(batch: dict[str, list]) -> dict[str, list]:
+        # trl repeats every prompt G times in a row: decode and resize each image once, not G times
         batch = dict(batch)
-        batch["image"] = [
-            Image.fromarray(resize_image(read_image(p), image_size)) for p in batch["image_path"]
-        ]
+        batch["image"] = [model_image(p) for p in batch["image_path"]]
         return batch
 
     return ds.with_transform(add_images)
@@ -186,18 +196,32 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
     from trl import GRPOTrainer
 
     from think2seg.rewards import build_reward_funcs
+    from think2seg.train_setup import attention_fallback, check_saved_pixels, pin_image_processor
 
     model_path, meta = resolve_model(t2s.model)
+    # the segmenter (SAM2 checkpoint resolved now: a missing file fails before minutes of model loading)
+    segmenter = t2s.segmenter
+    if t2s.reward.strip().lower() == "think2seg":
+        from think2seg.segmenters import build_segmenter
+
+        segmenter = build_segmenter(t2s.segmenter)
     processor = AutoProcessor.from_pretrained(model_path)
     if getattr(processor, "tokenizer", None) is not None:
         processor.tokenizer.padding_side = "left"
     template = t2s.template or meta.get("template", "reference")
     image_size = t2s.image_size or meta.get("image_size") or _family_size(model_path)
     t2s.template, t2s.image_size = template, int(image_size)
+    if getattr(cfg, "use_vllm", False):
+        check_saved_pixels(processor, t2s.image_size, model_path)
+    pin_image_processor(processor, t2s.image_size)
+    attn, warning = attention_fallback(cfg.model_init_kwargs)
+    if warning:
+        log.warning(warning)
+        cfg.model_init_kwargs = {**cfg.model_init_kwargs, "attn_implementation": attn}
 
     funcs, weights = build_reward_funcs(
         t2s.reward,
-        segmenter=t2s.segmenter,
+        segmenter=segmenter,
         style=t2s.style,
         empty_json_ok_on_target=t2s.empty_json_ok_on_target,
         policy=t2s.parse_policy,
@@ -325,8 +349,15 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
             if resume is None:
                 log.warning("--resume_from_checkpoint last: no checkpoint in %s, starting fresh", cfg.output_dir)
         trainer.train(resume_from_checkpoint=resume or None)
-    trainer.save_model(cfg.output_dir)
+    lora = t2s.lora_r > 0
+    # LoRA: the adapter goes to <output_dir>/adapter and the merged model to <output_dir> (hf:<dir> loads
+    # it; an adapter_config.json beside config.json would make transformers load the base model instead)
+    trainer.save_model(str(Path(cfg.output_dir) / "adapter") if lora else cfg.output_dir)
     if trainer.accelerator.is_main_process:
+        if lora:
+            from think2seg.train_setup import merge_lora
+
+            merge_lora(Path(cfg.output_dir) / "adapter", cfg.output_dir)
         trainer.processing_class.save_pretrained(cfg.output_dir)
         _copy_meta(t2s, cfg.output_dir)
         trainer.state.save_to_json(str(Path(cfg.output_dir) / "trainer_state.json"))
@@ -355,14 +386,19 @@ def cpu_threads(n: int | None):
 
 
 class TimeBudgetCallback(TrainerCallback):
-    """Stop training once ``minutes`` of wall-clock time have passed (the run is then saved as usual)."""
+    """Stop training once ``minutes`` of wall-clock time have passed on rank 0 (the run is then saved as
+    usual; all ranks stop at the same step)."""
 
     def __init__(self, minutes: float) -> None:
         self.minutes = minutes
         self.deadline = time.monotonic() + 60 * minutes
 
     def on_step_end(self, args, state, control, **kw):
-        if time.monotonic() >= self.deadline:
+        from think2seg.distributed import decide
+
+        # rank 0's clock decides for every rank: ranks deciding alone can stop one step apart and then
+        # wait forever in each other's collectives (the next step, or the final save)
+        if decide(lambda: time.monotonic() >= self.deadline):
             log.info("time budget of %.1f min reached at step %d: stopping", self.minutes, state.global_step)
             control.should_training_stop = True
         return control

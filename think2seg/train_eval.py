@@ -7,8 +7,15 @@ and one line per evaluation is appended to ``<output_dir>/eval_curve.jsonl``:
 question-dependence of the answers (:func:`think2seg.reports.diagnose_answers`: ``distinct answers``,
 ``top answer share``, ``think names category``, ``box area``), so a curve shows whether a gain comes from answering
 the question or from one box that scores everywhere. Each evaluation's records go to
-``<output_dir>/evals/step-<N>/`` for the viewer. Runs on the main process only; with
-DeepSpeed ZeRO-3 (parameters sharded across ranks) use ``think2seg eval`` on saved checkpoints instead.
+``<output_dir>/evals/step-<N>/`` for the viewer.
+
+Several processes: every rank evaluates its share of the batches with its own copy of the policy
+(:mod:`think2seg.eval_shards`), so an evaluation takes 1/world of the time and no rank idles in trl's
+next collective until ``ddp_timeout``; rank 0 merges the records and writes the curve. Under DeepSpeed
+ZeRO-3 (stage read from accelerate's plugin, :func:`think2seg.distributed.zero_stage`) the parameters
+are sharded, so each forward pass is a collective: generation then runs with ``synced_gpus`` and the
+ranks are padded to the same number of batches (``lockstep``). ZeRO-1/2 and DDP hold full weights on
+every rank and generate independently.
 """
 
 from __future__ import annotations
@@ -28,16 +35,16 @@ class EvalCallback(TrainerCallback):
         self._done_steps: set[int] = set()
 
     def _evaluate(self, args: Any, state: Any, model: Any, processing_class: Any) -> None:
-        if not state.is_world_process_zero or state.global_step in self._done_steps:
+        if state.global_step in self._done_steps:  # every rank: the evaluation is data-parallel
             return
-        if getattr(args, "deepspeed_plugin", None) is not None and "3" in str(getattr(args, "deepspeed", "")):
-            return
+        from think2seg.distributed import zero_stage
         from think2seg.evaluate import EvalConfig, evaluate
         from think2seg.prompters.hf import HFPrompter
 
         self._done_steps.add(state.global_step)
         t2s = self.t2s
         model = getattr(model, "module", model)
+        sharded = zero_stage(getattr(args, "deepspeed", None)) == 3
         prompter = HFPrompter.attach(
             model,
             processing_class,
@@ -46,11 +53,12 @@ class EvalCallback(TrainerCallback):
             image_size=t2s.image_size,
             max_new_tokens=args.max_completion_length,
             batch_size=max(8, args.per_device_train_batch_size),
+            synced_gpus=sharded,
         )
         if self._segmenter is None:
             from think2seg.segmenters import build_segmenter
 
-            self._segmenter = build_segmenter(t2s.segmenter)
+            self._segmenter = build_segmenter(t2s.segmenter)  # the rewards' instance (this rank's GPU)
         out = Path(args.output_dir) / "evals" / f"step-{state.global_step}"
         cfg = EvalConfig(
             data=t2s.data,
@@ -70,9 +78,11 @@ class EvalCallback(TrainerCallback):
         model.eval()
         t0 = time.perf_counter()
         try:
-            m = evaluate(cfg, prompter=prompter, segmenter=self._segmenter, progress=False)
+            m = evaluate(cfg, prompter=prompter, segmenter=self._segmenter, progress=False, lockstep=sharded)
         finally:
             model.train(was_training)
+        if not state.is_world_process_zero:
+            return
         from think2seg.evaluate import read_records
         from think2seg.reports import diagnose_answers
 

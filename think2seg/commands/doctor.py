@@ -47,6 +47,17 @@ def _version(module: str) -> str | None:
     return version
 
 
+def _installed_version(dist: str) -> str | None:
+    """A distribution's version without importing it (None when absent)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version(dist)
+    except PackageNotFoundError:
+        return None
+
+
 def collect(sam2_dirs: list[str], models_dirs: list[str]) -> dict[str, Any]:
     import torch
 
@@ -77,6 +88,14 @@ def collect(sam2_dirs: list[str], models_dirs: list[str]) -> dict[str, Any]:
         info["flash_attn"] = _version("flash_attn")
     except Exception:
         info["flash_attn"] = None
+    from think2seg.train_setup import flash_attention_status
+
+    why = flash_attention_status()
+    info["attention"] = (
+        "flash_attention_2 usable" if why is None
+        else f"sdpa: {why} (configs asking for flash_attention_2 fall back to sdpa with a warning)"
+    )
+    info["vllm"] = _installed_version("vllm")
     try:
         from think2seg.segmenters import find_sam2_checkpoints
         from think2seg.segmenters.checkpoints import checkpoint_dirs

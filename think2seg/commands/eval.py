@@ -14,13 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a prompter + segmenter on a dataset split (records.jsonl, metrics.json, config.json)",
         description="Evaluate a prompter + segmenter. Re-running on the same --out resumes: only missing "
-        "samples are done, and the final metrics equal those of an uninterrupted run.",
+        "samples are done, and the final metrics equal those of an uninterrupted run. Data-parallel: "
+        "'accelerate launch --num_processes N -m think2seg.cli eval ...' splits the batches over the "
+        "processes (same records and metrics as one process).",
     )
     p.add_argument(
         "--data", required=True, help="FORMAT:DIR, FORMAT one of earthreason, rrsisd, refsegrs, risbench"
     )
     p.add_argument("--split", default="test")
-    p.add_argument("--prompter", default="oracle", help="oracle | tiny | tiny:/path | hf:/path/or/hub-id")
+    p.add_argument("--prompter", default="oracle", help="oracle | fixed | tiny | tiny:/path | hf:/path/or/hub-id | vllm:/path (GPU, vllm extra)")
     p.add_argument(
         "--segmenter", default="grabcut", help="grabcut | sam2:SIZE | sam2:SIZE:random | sam2:SIZE:/ckpt"
     )
@@ -35,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--question-kind", default=None, help="implicit | explicit (datasets that record kinds)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument(
+        "--batch-size", type=int, default=8, help="samples per generate call (the model's batch)"
+    )
     p.add_argument("--image-size", type=int, default=None, help="model input size (default: the prompter's)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (as evaluated in the paper)")
     p.add_argument(
@@ -71,9 +75,15 @@ def check_specs(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from think2seg.distributed import init_from_env, rank
     from think2seg.evaluate import EvalConfig, evaluate
 
     check_specs(args)
+    if args.batch_size < 1:
+        from think2seg.cli import CLIError
+
+        raise CLIError(f"--batch-size {args.batch_size}: must be >= 1")
+    world = init_from_env()
 
     cfg = EvalConfig(
         data=args.data,
@@ -100,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
         from think2seg.cli import CLIError
 
         raise CLIError(str(e)) from e
+    if rank() > 0:
+        return 0
     keys = ["n", "gIoU", "cIoU", "P@0.5", "empty_total", "empty_true", "empty_false", "format_ok_rate"]
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=1))
-    print(f"wrote {args.out}/records.jsonl, metrics.json, config.json")
+    by = f" by {world} processes" if world > 1 else ""
+    print(f"wrote {args.out}/records.jsonl, metrics.json, config.json{by}")
     return 0

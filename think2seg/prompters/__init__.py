@@ -8,6 +8,7 @@
     >>> build_prompter("hf:/ckpt/think2seg-rs-3b")          # Qwen2.5-VL / InternVL3 / LLaVA, auto family
     >>> build_prompter("hf:OpenGVLab/InternVL3-2B-hf?image_size=896&batch_size=4")
     >>> build_prompter("hf:/ckpt/odd-config?family=internvl3")   # force the family
+    >>> build_prompter("vllm:/ckpt/think2seg-rs-3b?gpu_memory_utilization=0.8")   # vLLM generation (GPU)
 
 Spec grammar: ``KIND[:ARG][?key=value&key=value...]``.
 
@@ -21,6 +22,8 @@ Spec grammar: ``KIND[:ARG][?key=value&key=value...]``.
   ``family``, ``image_size``, ``style``, ``template``, ``dtype``, ``device``, ``attn_implementation``,
   ``max_new_tokens``, ``trust_remote_code``, ``batch_size``, ``generation`` = ``checkpoint`` | ``authors``;
   ``think2seg eval`` sets ``generation`` from the protocol unless the spec names it).
+- ``vllm:PATH_OR_HUB_ID`` -> :class:`think2seg.prompters.vllm_backend.VLLMPrompter` (HFPrompter's options
+  plus ``gpu_memory_utilization``, ``max_model_len``, ``tensor_parallel_size``; needs the vllm extra).
 
 Query values are converted: integers -> int, ``true``/``false`` -> bool, ``WxH`` for ``image_size`` ->
 ``(W, H)``; everything else stays a string. Keyword arguments of :func:`build_prompter` override the
@@ -46,7 +49,7 @@ __all__ = [
     "parse_spec",
 ]
 
-KINDS = ("oracle", "tiny", "hf", "fixed")
+KINDS = ("oracle", "tiny", "hf", "fixed", "vllm")
 
 
 def _value(key: str, raw: str) -> Any:
@@ -105,8 +108,12 @@ def build_prompter(spec: str, **kwargs: Any) -> Prompter:
             return tiny.TinyPrompter(arg, **options)
         if arg is None:
             raise ValueError(
-                "prompter spec 'hf:' needs a local directory or a hub id, e.g. hf:/ckpt/qwen2.5-vl-3b"
+                f"prompter spec '{kind}:' needs a local directory or a hub id, e.g. {kind}:/ckpt/qwen2.5-vl-3b"
             )
+        if kind == "vllm":
+            from think2seg.prompters.vllm_backend import VLLMPrompter
+
+            return VLLMPrompter(arg, **options)
         return HFPrompter(arg, **options)
     except TypeError as e:
         raise ValueError(f"prompter spec {spec!r}: bad option ({e})") from e

@@ -22,6 +22,10 @@ internvl3   internvl     InternVLForConditionalGeneration    896          tiles 
 llava       llava        LlavaForConditionalGeneration       336          CLIP resize / crop to 336
 ==========  ===========  ==================================  ===========  ==============================
 
+A local checkpoint written by ``think2seg train`` carries ``think2seg_prompter.json`` (image size,
+template, style it was trained with): those become the defaults, so ``hf:runs/lora_24gb`` answers in its
+448 px space without ``?image_size=448``; explicit options still win.
+
 InternVL3 must be a transformers-native ``*-hf`` checkpoint (``model_type: internvl``); the original
 remote-code repos (``internvl_chat``) are refused with a message saying so.
 
@@ -61,6 +65,7 @@ each (path, dtype, device, attention) combination.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zlib
@@ -121,7 +126,21 @@ _ALIASES = {
     "llava-1.5": "llava",
 }
 
+META_FILE = "think2seg_prompter.json"  # template / style / image_size a checkpoint was trained with
+
 _CACHE: dict[tuple, tuple[Any, Any]] = {}  # (path, family, dtype, device, attn, remote) -> (model, processor)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's ``think2seg_prompter.json`` (written by ``think2seg train`` and the warm start:
+    ``template``, ``style``, ``image_size``...), or ``{}``."""
+    f = Path(path) / META_FILE
+    if not f.is_file():
+        return {}
+    try:
+        return json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{f} is not valid JSON: {e}") from e
 
 
 def resolve_family(family: str) -> Family:
@@ -177,12 +196,12 @@ class HFPrompter:
         *,
         family: str | None = None,
         image_size: int | Sequence[int] | None = None,
-        style: str | PromptStyle = DEFAULT_STYLE,
-        template: str = "reference",
+        style: str | PromptStyle | None = None,
+        template: str | None = None,
         dtype: Any = None,
         device: str | None = None,
         attn_implementation: str | None = None,
-        max_new_tokens: int = 1024,
+        max_new_tokens: int | None = None,
         trust_remote_code: bool = False,
         batch_size: int = 8,
         generation_kwargs: dict[str, Any] | None = None,
@@ -199,13 +218,26 @@ class HFPrompter:
             self.model_id = spec
         self.trust_remote_code = bool(trust_remote_code)
         self.model_type = self._read_model_type()
+        # a trained checkpoint says how it was driven (think2seg_prompter.json); explicit arguments win
+        meta = read_meta(self.model_id) if self.local else {}
+        given_style = get_style(style).name if style is not None else None
+        if given_style and meta.get("style") and given_style != meta["style"]:
+            log.warning("%s was trained with style %s; driving it with %s", spec, meta["style"], given_style)
         self._configure(
-            family, image_size, style, template, max_new_tokens, batch_size, generation_kwargs, spec
+            family,
+            image_size if image_size is not None else meta.get("image_size"),
+            style if style is not None else meta.get("style", DEFAULT_STYLE),
+            template or meta.get("template", "reference"),
+            max_new_tokens or int(meta.get("max_new_tokens", 1024)),
+            batch_size,
+            generation_kwargs,
+            spec,
         )
         self._device = device
         self._dtype = dtype
         self._attn = attn_implementation
         self.name = f"hf:{spec}"
+        self._synced_gpus = False
         self._model = None
         self._processor = None
 
@@ -242,11 +274,15 @@ class HFPrompter:
         batch_size: int = 8,
         generation_kwargs: dict[str, Any] | None = None,
         name: str = "live",
+        synced_gpus: bool = False,
     ) -> HFPrompter:
         """Wrap an already loaded ``model`` + ``processor`` (e.g. the live policy inside a trainer).
 
         Nothing is loaded, cached or moved; the model's own device and dtype are used, and the caller
         owns train/eval mode. Family and default image size come from ``model.config.model_type``.
+        ``synced_gpus``: every rank keeps stepping until all ranks' sequences end (needed when the
+        forward pass is a collective, DeepSpeed ZeRO-3); every rank must then call ``generate`` equally
+        often.
         """
         self = cls.__new__(cls)
         self.local, self.model_id, self.trust_remote_code = False, name, False
@@ -257,6 +293,7 @@ class HFPrompter:
         self._device, self._dtype, self._attn = str(model.device), model.dtype, None
         self.name = name
         self._model, self._processor = model, processor
+        self._synced_gpus = bool(synced_gpus)
         self._check_image_size(processor)
         return self
 
@@ -479,7 +516,8 @@ class HFPrompter:
                 ids = "|".join(str(s.id) for s in chunk)
                 set_seed(zlib.crc32(f"{seed}|{ids}".encode()) & 0x7FFFFFFF)
             with torch.inference_mode():
-                seqs = model.generate(**inputs, generation_config=gen)
+                sync = {"synced_gpus": True} if self._synced_gpus else {}
+                seqs = model.generate(**inputs, generation_config=gen, **sync)
             new = seqs[:, inputs["input_ids"].shape[1] :]
             texts = processor.batch_decode(new, skip_special_tokens=True, **decode_kw)
             if pre is not None:

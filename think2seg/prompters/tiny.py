@@ -17,7 +17,6 @@ processor's chat template, the image squashed to ``image_size`` first, batched l
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -25,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from think2seg.model_dirs import check_model_dir
-from think2seg.prompters.hf import HFPrompter
+from think2seg.prompters.hf import META_FILE, HFPrompter, read_meta
+
+__all__ = ["ASSET_DIR", "META_FILE", "TinyPrompter", "check_checkpoint", "from_spec", "load_tiny", "read_meta"]
 
 log = logging.getLogger(__name__)
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny_prompter"
-META_FILE = "think2seg_prompter.json"  # template / style / image_size written by the warm start
 REBUILD_HINT = "python -m think2seg.warmstart --out think2seg/assets/tiny_prompter"
 
 
@@ -40,12 +40,6 @@ def check_checkpoint(path: str | Path | None = None) -> Path:
     p = Path(path) if path is not None else ASSET_DIR
     return check_model_dir(p, "tiny prompter checkpoint", ("config.json", "tokenizer.json"), weights=True,
                            hint=f"rebuild: {REBUILD_HINT}")
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's ``think2seg_prompter.json`` (or ``{}``; a GRPO save may lack it)."""
-    f = Path(path) / META_FILE
-    return json.loads(f.read_text()) if f.is_file() else {}
 
 
 def load_tiny(path: str | Path | None = None, dtype: str = "float32"):

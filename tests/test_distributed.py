@@ -1,0 +1,114 @@
+"""think2seg.distributed and the data-parallel evaluation plan: rank-0 decisions over 2 CPU processes
+(gloo), the ZeRO stage as `accelerate launch --config_file configs/accelerate/zero3.yaml` exposes it, batch
+sharding and the merge of part files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from think2seg import distributed as dist
+from think2seg.eval_shards import consolidate, part_path, plan
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_single_process_helpers_are_identities():
+    assert (dist.rank(), dist.world_size()) == (0, 1)
+    assert dist.broadcast({"a": 1}) == {"a": 1} and dist.gather(3) == [3]
+    assert dist.decide(lambda: "x") == "x"
+    dist.barrier()
+
+
+def test_shard_round_robin_covers_everything_once():
+    items = list(range(7))
+    shards = [dist.shard(items, r, 3) for r in range(3)]
+    assert shards == [[0, 3, 6], [1, 4], [2, 5]]
+    assert sorted(sum(shards, [])) == items
+    with pytest.raises(ValueError, match="shard 3/3"):
+        dist.shard(items, 3, 3)
+
+
+def test_plan_gives_whole_single_process_batches_and_pads_in_lockstep():
+    todo = list("abcdefg")  # batches of 2: ab cd ef g
+    assert plan(todo, 2, 0, 1) == [(["a", "b"], True), (["c", "d"], True), (["e", "f"], True), (["g"], True)]
+    r0, r1, r2 = (plan(todo, 2, r, 3) for r in range(3))
+    assert [b for b, _ in r0] == [["a", "b"], ["g"]] and [b for b, _ in r1] == [["c", "d"]]
+    # lockstep (ZeRO-3): every rank runs ceil(4 / 3) = 2 generate calls; padding is marked not real
+    l1 = plan(todo, 2, 1, 3, lockstep=True)
+    assert l1 == [(["c", "d"], True), (["a", "b"], False)]
+    assert all(len(plan(todo, 2, r, 3, lockstep=True)) == 2 for r in range(3))
+    assert plan([], 2, 1, 3, lockstep=True) == []  # nothing to do: no rank generates at all
+
+
+def test_consolidate_folds_parts_in_dataset_order_and_repairs(tmp_path):
+    rec = tmp_path / "records.jsonl"
+    rec.write_text(json.dumps({"id": "b", "v": 1}) + "\n" + '{"id": "c", "v"')  # torn last line
+    part_path(tmp_path, 0).write_text(json.dumps({"id": "d", "v": 2}) + "\n" + json.dumps({"id": "b", "v": 9}) + "\n")
+    part_path(tmp_path, 1).write_text(json.dumps({"id": "a", "v": 3}) + "\n")
+    merged = consolidate(tmp_path, order=["a", "b", "c", "d"])
+    assert [(r["id"], r["v"]) for r in merged] == [("b", 1), ("a", 3), ("d", 2)]
+    assert [json.loads(x)["id"] for x in rec.read_text().splitlines()] == ["b", "a", "d"]
+    assert not list(tmp_path.glob("records.part-*"))
+    mtime = rec.stat().st_mtime_ns
+    assert consolidate(tmp_path, order=[]) == merged and rec.stat().st_mtime_ns == mtime  # clean: untouched
+
+
+def test_zero_stage_from_config_files_and_dicts(monkeypatch):
+    for k in ("ACCELERATE_USE_DEEPSPEED", "ACCELERATE_DEEPSPEED_CONFIG_FILE", "ACCELERATE_DEEPSPEED_ZERO_STAGE"):
+        monkeypatch.delenv(k, raising=False)
+    assert dist.zero_stage() is None
+    assert dist.zero_stage(str(REPO / "configs/deepspeed/zero3.json")) == 3
+    assert dist.zero_stage({"zero_optimization": {"stage": 2}}) == 2
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "1")
+    assert dist.zero_stage() == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,stage", [("zero3", 3), ("zero2", 2)])
+def test_zero_stage_under_accelerate_launch(tmp_path, name, stage):
+    # the documented launch: `--deepspeed` is not given, the plugin comes from the environment
+    script = tmp_path / "probe.py"
+    script.write_text("from think2seg.distributed import zero_stage\nprint('STAGE', zero_stage())\n")
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(REPO / f"configs/accelerate/{name}.yaml"), "--num_processes", "1", str(script)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"STAGE {stage}" in proc.stdout
+
+
+def _budget_worker(rank: int, world: int, rdv: str, out: str) -> None:
+    import torch.distributed as td
+    from transformers import TrainerControl
+
+    from think2seg.train import TimeBudgetCallback
+
+    td.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=world)
+    results = {}
+    # (rank 0's budget, rank 1's budget) in minutes: 0 has passed, 1000 has not
+    for case, minutes in {"rank0_over": (0, 1000), "rank1_over": (1000, 0)}.items():
+        cb = TimeBudgetCallback(minutes[rank])
+        control = cb.on_step_end(None, type("S", (), {"global_step": 1})(), TrainerControl())
+        results[case] = control.should_training_stop
+    results["gathered"] = dist.gather(rank * 10)
+    Path(out, f"rank{rank}.json").write_text(json.dumps(results))
+    td.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_time_budget_is_rank0s_decision_on_every_rank(tmp_path):
+    import torch.multiprocessing as mp
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(_budget_worker, args=(2, str(tmp_path / "rdv"), str(tmp_path)), nprocs=2, join=True)
+    res = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    # both ranks stop when rank 0's clock says so, and neither when only rank 1's does: no rank is left
+    # waiting in a collective that the other never reaches
+    assert [r["rank0_over"] for r in res] == [True, True]
+    assert [r["rank1_over"] for r in res] == [False, False]
+    assert res[0]["gathered"] == res[1]["gathered"] == [0, 10]
