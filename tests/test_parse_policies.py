@@ -314,7 +314,7 @@ def test_every_reward_function_pickles():
                     assert clone([text], image=[IMG], gt_mask=[GT]) == f([text], image=[IMG], gt_mask=[GT])
 
 
-@pytest.mark.parametrize("config", ["paper_qwen3b", "paper_qwen7b"])
+@pytest.mark.parametrize("config", ["paper_qwen3b", "paper_qwen7b", "paper_qwen3b_vllm"])
 def test_paper_configs_train_on_the_released_reward_and_record_it(config, tmp_path):
     from pathlib import Path
 
