@@ -90,12 +90,12 @@ def instance_map(inst: Instance, transform: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if inst.box is not None:
         x1, y1, x2, y2 = inst.box
-        xs, ys = zip(*(transform * (x, y) for x, y in ((x1, y1), (x2 + 1, y2 + 1))), strict=True)
+        xs, ys = zip(*(transform @ (x, y) for x, y in ((x1, y1), (x2 + 1, y2 + 1))), strict=True)
         out["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
     if inst.positive:
-        out["positive_points"] = [list(transform * (x + 0.5, y + 0.5)) for x, y in inst.positive]
+        out["positive_points"] = [list(transform @ (x + 0.5, y + 0.5)) for x, y in inst.positive]
     if inst.negative:
-        out["negative_points"] = [list(transform * (x + 0.5, y + 0.5)) for x, y in inst.negative]
+        out["negative_points"] = [list(transform @ (x + 0.5, y + 0.5)) for x, y in inst.negative]
     return out
 
 
