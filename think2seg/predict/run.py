@@ -43,6 +43,7 @@ from think2seg.types import Instance, Sample
 STRATEGIES = ("tiles", "overview", "refine")
 DEFAULT_STRATEGY = "tiles"
 MIN_TILE = 256
+GDAL_CACHE_MB = 64
 
 
 @dataclass
@@ -192,7 +193,14 @@ def predict(cfg: PredictConfig, *, prompter: Any = None, segmenter: Any = None, 
     """Run one prediction (module doc); writes into ``cfg.out`` and returns the ``predictions.json`` dict.
 
     Raises ``ValueError`` (:class:`~think2seg.predict.raster.SceneError` for the image) naming the file or
-    option at fault."""
+    option at fault. GDAL's block cache is capped at ``GDAL_CACHE_MB`` so memory does not grow with the scene."""
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _predict(cfg, prompter, segmenter, progress)
+
+
+def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) -> dict[str, Any]:
     if cfg.strategy not in STRATEGIES:
         raise ValueError(f"--strategy {cfg.strategy!r}: choose one of {', '.join(STRATEGIES)}")
     if cfg.vector not in (None, "map", "pixel"):
