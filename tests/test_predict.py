@@ -236,3 +236,24 @@ def test_overview_strategies_ask_the_scene_then_only_the_tiles_it_points_to(stra
     with rasterio.open(s["questions"][0]["mask"]) as f:
         mask = f.read(1)
     assert (mask & truth).sum() / (mask | truth).sum() > 0.8
+
+
+@pytest.mark.slow
+def test_sam2_embeds_each_tile_once_for_all_questions(geoscene, tmp_path):
+    pytest.importorskip("sam2")
+    import warnings
+
+    from think2seg.prompters import build_prompter
+    from think2seg.segmenters import build_segmenter
+    from think2seg.segmenters.sam2 import RandomWeightsWarning
+
+    image, truth_path, _ = geoscene
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        seg = build_segmenter("sam2:tiny:random", device="cpu")
+    before = seg.stats.get("encoder_calls", 0)
+    s = predict(PredictConfig(image=image, questions=["a", "b"], out=str(tmp_path / "o"), truth=truth_path,
+                              tile=256, overlap=64), prompter=build_prompter("oracle", image_size=256),
+                segmenter=seg, progress=False)
+    assert s["n_tiles"] == 2 and all(not a["empty"] for q in s["questions"] for a in q["answers"])
+    assert seg.stats["encoder_calls"] - before == 2  # two tiles, two questions each: one embedding per tile

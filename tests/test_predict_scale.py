@@ -1,0 +1,53 @@
+"""think2seg predict on a 4096 x 4096 GeoTIFF: peak memory does not grow with the scene (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+rasterio = pytest.importorskip("rasterio")
+
+
+def _scene(path, truth_path, side):
+    """``side`` x ``side`` RGB GeoTIFF with a disc every 1024 px, written block row by block row."""
+    import cv2
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    prof = {"driver": "GTiff", "width": side, "height": side, "crs": "EPSG:32631", "dtype": "uint8",
+            "transform": from_origin(400000, 5000000, 1.0, 1.0), "tiled": True, "blockxsize": 256,
+            "blockysize": 256, "compress": "deflate"}
+    rng = np.random.default_rng(0)
+    with rasterio.open(path, "w", count=3, **prof) as img, rasterio.open(truth_path, "w", count=1, **prof) as tr:
+        for r in range(0, side, 256):
+            t = np.zeros((256, side), np.uint8)
+            for c in range(512, side, 1024):
+                if (r + 128) % 1024 == 512:
+                    cv2.circle(t, (c, 128), 40, 1, -1)
+            rgb = np.where(t[None] > 0, 210, 70).astype(np.int16) + rng.integers(-8, 9, (3, 256, side))
+            img.write(rgb.clip(0, 255).astype(np.uint8), window=Window(0, r, side, 256))
+            tr.write(t, 1, window=Window(0, r, side, 256))
+
+
+@pytest.mark.slow
+def test_peak_memory_is_bounded_by_the_tile_not_the_scene(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    peaks, runs = [], []
+    for side in (1024, 4096):  # children run one after the other: the 2nd reading is max(1st, 2nd)
+        image, truth = tmp_path / f"s{side}.tif", tmp_path / f"t{side}.tif"
+        _scene(image, truth, side)
+        out = tmp_path / f"o{side}"
+        subprocess.run([sys.executable, "-m", "think2seg.cli", "predict", str(image), "--question", "the discs",
+                        "--prompter", "oracle", "--truth", str(truth), "--out", str(out)], check=True, env=env,
+                       capture_output=True)
+        peaks.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+        runs.append(json.loads((out / "predictions.json").read_text()))
+    assert runs[1]["n_tiles"] == 49 and runs[1]["questions"][0]["mask_pixels"] > 16 * 4000  # 16 discs of ~5000 px found
+    scene_rgb = 4096 * 4096 * 3
+    assert peaks[1] - peaks[0] < scene_rgb  # less than one whole-scene read of the image
