@@ -172,7 +172,7 @@ def _cli(capsys, *argv):
     return rc, err
 
 
-@pytest.mark.parametrize("case", ["unreadable", "missing", "two_bands", "complex", "bands_range", "empty_q", "vector_map"])
+@pytest.mark.parametrize("case", ["unreadable", "missing", "two_bands", "complex", "bands_range", "empty_q", "vector_map", "oracle"])
 def test_bad_input_one_line_error_naming_the_culprit(case, tmp_path, capsys):
     good = write_tif(tmp_path / "ok.tif", np.zeros((3, 32, 32), np.uint8))
     args, expect = [good, "--question", "where?"], None
@@ -195,7 +195,10 @@ def test_bad_input_one_line_error_naming_the_culprit(case, tmp_path, capsys):
         args[0] = write_tif(tmp_path / "plain.tif", np.zeros((3, 32, 32), np.uint8), crs=None)
         args += ["--vector"]
         expect = "--vector"
-    rc, err = _cli(capsys, *args, "--prompter", "fixed", "--out", str(tmp_path / "o"))
+    elif case == "oracle":
+        expect = "--truth"
+    prompter = "oracle" if case == "oracle" else "fixed"
+    rc, err = _cli(capsys, *args, "--prompter", prompter, "--out", str(tmp_path / "o"))
     assert rc == 2 and len(err) == 1 and expect in err[0] and err[0].startswith("think2seg predict: error:")
     if case == "vector_map":
         assert "plain.tif" in err[0]

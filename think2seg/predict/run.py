@@ -189,6 +189,28 @@ def _tile_pass(scene, asker, seg, store, todo: list[tuple[Tile, list[int]]], que
     bar.close()
 
 
+def _finish(cfg: PredictConfig, scene: Any, store: MaskStore, questions: list[str], records: list[list[dict]],
+            drawn: list[list[Instance]]) -> list[dict[str, Any]]:
+    """Overlays, vectors and the final mask files; the per-question part of ``predictions.json``."""
+    t = scene.transform
+    pixel_area = abs(t.a * t.e - t.b * t.d) if scene.georeferenced else 1.0
+    out = Path(cfg.out)
+    pixels = [store.pixels(q) for q in range(len(questions))]
+    overlays = [write_overlay(scene, store, q, drawn[q], out / f"q{q + 1}.overlay.png", cfg.overlay_side)
+                for q in range(len(questions))]
+    vectors: list[str | None] = [None] * len(questions)
+    if cfg.vector:
+        georef = cfg.vector == "map"
+        for q in range(len(questions)):
+            fc = mask_polygons(store.read(q), t if georef else None, scene.crs if georef else None,
+                               {"question": questions[q]})
+            vectors[q] = str(write_geojson(fc, out / f"q{q + 1}.geojson"))
+    masks = store.finish()
+    return [{"question": question, "mask": str(masks[q]), "overlay": str(overlays[q]), "vector": vectors[q],
+             "mask_pixels": pixels[q], "mask_area": pixels[q] * pixel_area, "answers": records[q]}
+            for q, question in enumerate(questions)]
+
+
 def predict(cfg: PredictConfig, *, prompter: Any = None, segmenter: Any = None, progress: bool = True) -> dict[str, Any]:
     """Run one prediction (module doc); writes into ``cfg.out`` and returns the ``predictions.json`` dict.
 
@@ -225,6 +247,10 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
             from think2seg.segmenters import build_segmenter
 
             segmenter = build_segmenter(cfg.segmenter)
+        from think2seg.prompters import OraclePrompter
+
+        if isinstance(prompter, OraclePrompter) and truth is None:
+            raise ValueError(f"--prompter {cfg.prompter}: the oracle answers from a ground-truth mask; give --truth MASK")
         asker = _Asker(prompter, truth)
         tile = cfg.tile or max(MIN_TILE, asker.size[0])
         overlap = tile // 4 if cfg.overlap is None else cfg.overlap
@@ -256,26 +282,7 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
                        progress, records)
             for q in range(len(questions)):
                 drawn[q] += [Instance.from_json(j) for r in records[q][n_before[q]:] for j in r["instances_px"]]
-        pixel_area = abs(scene.transform.a * scene.transform.e - scene.transform.b * scene.transform.d) if scene.georeferenced else 1.0
-        out = Path(cfg.out)
-        per_q = []
-        pixels = [store.pixels(q) for q in range(len(questions))]
-        overlays = [write_overlay(scene, store, q, drawn[q], out / f"q{q + 1}.overlay.png", cfg.overlay_side)
-                    for q in range(len(questions))]
-        vectors: list[str | None] = [None] * len(questions)
-        if cfg.vector:
-            for q in range(len(questions)):
-                georef = cfg.vector == "map"
-                fc = mask_polygons(store.read(q), scene.transform if georef else None, scene.crs if georef else None,
-                                   {"question": questions[q]})
-                vectors[q] = str(write_geojson(fc, out / f"q{q + 1}.geojson"))
-        masks = store.finish()
-        for q, question in enumerate(questions):
-            per_q.append({
-                "question": question, "mask": str(masks[q]), "overlay": str(overlays[q]), "vector": vectors[q],
-                "mask_pixels": pixels[q], "mask_area": pixels[q] * pixel_area,
-                "answers": records[q],
-            })
+        per_q = _finish(cfg, scene, store, questions, records, drawn)
         summary = {
             "image": str(cfg.image), "width": scene.width, "height": scene.height,
             "georeferenced": scene.georeferenced,
@@ -287,7 +294,7 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
             "tiles_asked": len(todo), "seconds": round(time.perf_counter() - t_start, 3),
             "options": asdict(cfg), "questions": per_q,
         }
-        (out / "predictions.json").write_text(json.dumps(summary, indent=1))
+        (Path(cfg.out) / "predictions.json").write_text(json.dumps(summary, indent=1))
         return summary
     finally:
         scene.close()
