@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 rasterio = pytest.importorskip("rasterio")
-from rasterio.transform import from_origin  # noqa: E402
+from affine import Affine  # noqa: E402
 
 from think2seg.cli import main  # noqa: E402
 from think2seg.predict import PredictConfig, SceneError, open_scene, predict  # noqa: E402
 from think2seg.predict.tiling import merge_tile_mask, tile_grid  # noqa: E402
 
 CRS = "EPSG:32633"
-TRANSFORM = from_origin(350000.0, 5600000.0, 2.0, 3.0)  # non-square pixels: 6 m² each
+TRANSFORM = Affine(2.0, 0.0, 350000.0, 0.0, -3.0, 5600000.0)  # non-square pixels: 6 m² each
 
 
 def write_tif(path, bands, crs=CRS, transform=TRANSFORM):

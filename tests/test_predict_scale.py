@@ -17,11 +17,11 @@ rasterio = pytest.importorskip("rasterio")
 def _scene(path, truth_path, side):
     """``side`` x ``side`` RGB GeoTIFF with a disc every 1024 px, written block row by block row."""
     import cv2
-    from rasterio.transform import from_origin
+    from affine import Affine
     from rasterio.windows import Window
 
     prof = {"driver": "GTiff", "width": side, "height": side, "crs": "EPSG:32631", "dtype": "uint8",
-            "transform": from_origin(400000, 5000000, 1.0, 1.0), "tiled": True, "blockxsize": 256,
+            "transform": Affine(1.0, 0.0, 400000.0, 0.0, -1.0, 5000000.0), "tiled": True, "blockxsize": 256,
             "blockysize": 256, "compress": "deflate"}
     rng = np.random.default_rng(0)
     with rasterio.open(path, "w", count=3, **prof) as img, rasterio.open(truth_path, "w", count=1, **prof) as tr:

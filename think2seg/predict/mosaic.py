@@ -31,7 +31,7 @@ def build_mosaic(out: str | Path, grid: int = 8, size: int = 256, n_target: int 
                  category: str = "storage_tank", seed: int = 0) -> dict[str, Any]:
     """Write ``mosaic.tif`` (RGB, EPSG:32631, 1 m pixels) and ``truth.tif``; returns paths and the question."""
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     from think2seg.data.questions import make_questions
     from think2seg.data.scenes import render_scene
@@ -52,7 +52,7 @@ def build_mosaic(out: str | Path, grid: int = 8, size: int = 256, n_target: int 
             truth[r * size:(r + 1) * size, c * size:(c + 1) * size] = scene.mask(category)
     question = make_questions(rng, category, n_implicit=1, n_explicit=0)[0][0]
     profile = {"driver": "GTiff", "width": side, "height": side, "crs": "EPSG:32631",
-               "transform": from_origin(400000, 5000000, 1.0, 1.0), "dtype": "uint8", "tiled": True,
+               "transform": Affine(1.0, 0.0, 400000.0, 0.0, -1.0, 5000000.0), "dtype": "uint8", "tiled": True,
                "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
     with rasterio.open(out / "mosaic.tif", "w", count=3, **profile) as f:
         f.write(np.moveaxis(image, -1, 0))
