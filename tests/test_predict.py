@@ -260,3 +260,36 @@ def test_sam2_embeds_each_tile_once_for_all_questions(geoscene, tmp_path):
                 segmenter=seg, progress=False)
     assert s["n_tiles"] == 2 and all(not a["empty"] for q in s["questions"] for a in q["answers"])
     assert seg.stats["encoder_calls"] - before == 2  # two tiles, two questions each: one embedding per tile
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(geoscene, tmp_path):
+    from think2seg.prompters import build_prompter
+
+    image, truth_path, _ = geoscene
+    oracle = build_prompter("oracle", image_size=128)
+
+    class KilledAfterOneBatch:  # the real oracle, interrupted as a kill would between two batches
+        name, image_size, style = oracle.name, oracle.image_size, oracle.style
+        calls = 0
+
+        def generate(self, samples, n=1, temperature=0.0, seed=0):
+            self.calls += 1
+            if self.calls > 1:
+                raise KeyboardInterrupt
+            return oracle.generate(samples, n)
+
+    cfg = dict(image=image, questions=["a", "b"], truth=truth_path, tile=128, overlap=32, batch_tiles=2)
+    full = predict(PredictConfig(out=str(tmp_path / "full"), **cfg), prompter=oracle, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        predict(PredictConfig(out=str(tmp_path / "cut"), **cfg), prompter=KilledAfterOneBatch(), progress=False)
+    assert (tmp_path / "cut" / ".progress.jsonl").is_file()
+    with pytest.raises(ValueError, match="strategy='tiles'"):
+        predict(PredictConfig(out=str(tmp_path / "cut"), **{**cfg, "strategy": "refine"}), prompter=oracle, progress=False)
+    again = predict(PredictConfig(out=str(tmp_path / "cut"), **cfg), prompter=oracle, progress=False)
+    assert again["tiles_resumed"] == 2 and again["tiles_asked"] == full["tiles_asked"] == 9
+    assert not (tmp_path / "cut" / ".progress.jsonl").exists()
+    for qa, qb in zip(full["questions"], again["questions"], strict=True):
+        assert qa["mask_pixels"] == qb["mask_pixels"] > 0
+        assert [a["window"] for a in qa["answers"]] == [a["window"] for a in qb["answers"]]
+        with rasterio.open(qa["mask"]) as fa, rasterio.open(qb["mask"]) as fb:
+            np.testing.assert_array_equal(fa.read(1), fb.read(1))

@@ -1,17 +1,19 @@
 """What ``predict`` writes: per-question mask rasters (built window by window), overlays, map coordinates.
 
 >>> store = MaskStore(scene, "out", n_questions=2)          # doctest: +SKIP
->>> store.add(0, tile_window, keep)                         # OR a tile's (h, w) bool mask into question 0
+>>> with store.writing():
+...     store.add(0, tile_window, keep)                     # OR a tile's (h, w) bool mask into question 0
 >>> paths = store.finish()                                  # q1.mask.tif (georeferenced) or q1.mask.png
 
-Masks accumulate in one single-band uint8 GeoTIFF per question (0 / 1) opened read-write, so memory is one
-window, not the scene. A georeferenced scene keeps its CRS and transform in ``qK.mask.tif``; for any other
+Masks accumulate in one single-band uint8 GeoTIFF per question (0 / 1), OR-ed window by window, so memory
+is one window, not the scene; the files are closed after every batch, so an interrupted run can resume. A georeferenced scene keeps its CRS and transform in ``qK.mask.tif``; for any other
 input the raster is converted to ``qK.mask.png`` (0 / 255) at the end, which does read it whole.
 """
 
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,21 @@ import numpy as np
 from think2seg.types import Instance
 
 
-class MaskStore:
-    """One on-disk uint8 mask per question, the size of ``scene`` (module doc)."""
+@contextmanager
+def _no_georef_warning():
+    from rasterio.errors import NotGeoreferencedWarning
 
-    def __init__(self, scene: Any, out: str | Path, n_questions: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        yield
+
+
+class MaskStore:
+    """One on-disk uint8 mask per question, the size of ``scene`` (module doc). ``resume=True`` keeps the
+    rasters an interrupted run left (when they are all there)."""
+
+    def __init__(self, scene: Any, out: str | Path, n_questions: int, resume: bool = False) -> None:
         import rasterio
-        from rasterio.errors import NotGeoreferencedWarning
 
         self.scene, self.out = scene, Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -39,46 +50,65 @@ class MaskStore:
             profile.update(crs=scene.crs, transform=scene.transform)
         self.paths = [self.out / (f"q{k + 1}.mask.tif" if scene.georeferenced else f".q{k + 1}.mask.tmp.tif")
                       for k in range(n_questions)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            self.files = [rasterio.open(p, "w+", **profile) for p in self.paths]
-        for f in self.files:  # start from zeros, window by window
-            for _, w in f.block_windows(1):
-                f.write(np.zeros((int(w.height), int(w.width)), np.uint8), 1, window=w)
+        self.resumed = resume and all(p.is_file() for p in self.paths)
+        self.files: list[Any] = []
+        if not self.resumed:
+            with _no_georef_warning():
+                for p in self.paths:
+                    rasterio.open(p, "w", **profile).close()  # GDAL fills the unwritten blocks with zeros
+
+    @contextmanager
+    def writing(self):
+        """Open every mask read-write for a batch of :meth:`add` calls; closed (on disk) afterwards."""
+        import rasterio
+
+        with _no_georef_warning():
+            self.files = [rasterio.open(p, "r+") for p in self.paths]
+        try:
+            yield self
+        finally:
+            for f in self.files:
+                f.close()
+            self.files = []
 
     def add(self, q: int, window: Any, keep: np.ndarray) -> None:
-        """OR the (h, w) bool ``keep`` into question ``q``'s mask at ``window`` (scene pixels)."""
+        """OR the (h, w) bool ``keep`` into question ``q``'s mask at ``window`` (scene pixels); inside
+        :meth:`writing`."""
         if not keep.any():
             return
         f = self.files[q]
         cur = f.read(1, window=window)
         f.write((cur | keep.astype(np.uint8)).astype(np.uint8), 1, window=window)
 
+    def _open(self, q: int):
+        import rasterio
+
+        with _no_georef_warning():
+            return rasterio.open(self.paths[q])
+
     def read(self, q: int, out_hw: tuple[int, int] | None = None) -> np.ndarray:
         """Question ``q``'s (H, W) bool mask (nearest-resampled to ``out_hw=(h, w)`` when given)."""
         from rasterio.enums import Resampling
 
         kw = {"out_shape": out_hw, "resampling": Resampling.nearest} if out_hw else {}
-        return self.files[q].read(1, **kw).astype(bool)
+        with self._open(q) as f:
+            return f.read(1, **kw).astype(bool)
 
     def pixels(self, q: int) -> int:
         """Mask pixels of question ``q``, counted window by window."""
-        f = self.files[q]
-        return int(sum(int(f.read(1, window=w).sum()) for _, w in f.block_windows(1)))
+        with self._open(q) as f:
+            return int(sum(int(f.read(1, window=w).sum()) for _, w in f.block_windows(1)))
 
     def finish(self) -> list[Path]:
-        """Close the rasters; for a non-georeferenced scene convert each to ``qK.mask.png``. Final paths."""
+        """For a non-georeferenced scene convert each mask to ``qK.mask.png``. The final paths."""
         from PIL import Image
 
+        if self.scene.georeferenced:
+            return list(self.paths)
         out = []
-        for k, (f, p) in enumerate(zip(self.files, self.paths, strict=True)):
-            if self.scene.georeferenced:
-                f.close()
-                out.append(p)
-                continue
+        for k, p in enumerate(self.paths):
             png = self.out / f"q{k + 1}.mask.png"
-            Image.fromarray(f.read(1) * np.uint8(255)).save(png)
-            f.close()
+            Image.fromarray(self.read(k).astype(np.uint8) * np.uint8(255)).save(png)
             p.unlink()
             out.append(png)
         return out

@@ -166,27 +166,67 @@ def _segment_crops(scene: Any, seg: Any, store: MaskStore, q: int, instances: li
         store.add(q, win, resize_mask(mask, (c1 - c0, r1 - r0)))
 
 
-def _tile_pass(scene, asker, seg, store, todo: list[tuple[Tile, list[int]]], questions, truth, overlap, batch, progress, records):
+def _tile_pass(scene, asker, seg, store, todo: list[tuple[Tile, list[int]]], questions, truth, overlap, batch,
+               progress, records, log: Path) -> None:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc="predict tiles", unit="tile", disable=not progress)
     for b in range(0, len(todo), batch):
         chunk = todo[b : b + batch]
         images = [scene.read(t.window()) for t, _ in chunk]
-        items = [(f"tile{b + i}:q{q}", img, _truth_reader(truth, t.window()), questions[q])
-                 for i, ((t, qs), img) in enumerate(zip(chunk, images, strict=True)) for q in qs]
+        items = [(f"tile{t.col}_{t.row}:q{q}", img, _truth_reader(truth, t.window()), questions[q])
+                 for (t, qs), img in zip(chunk, images, strict=True) for q in qs]
         answers = iter(asker.ask(items))
-        for (t, qs), img in zip(chunk, images, strict=True):
-            got = [next(answers) for _ in qs]
-            for q, a in zip(qs, got, strict=True):
-                records[q].append(_record(a, "tile", t.window(), scene, _offset(a["instances"], t.col, t.row)))
-            if all(a["empty"] for a in got):
-                continue
-            masks = seg.segment(img, [a["instances"] for a in got])  # one embedding, every question
-            for q, m in zip(qs, masks, strict=True):
-                store.add(q, t.window(), merge_tile_mask(m, t, overlap))
+        done = []
+        with store.writing():
+            for (t, qs), img in zip(chunk, images, strict=True):
+                got = [next(answers) for _ in qs]
+                for q, a in zip(qs, got, strict=True):
+                    done.append([q, _record(a, "tile", t.window(), scene, _offset(a["instances"], t.col, t.row))])
+                if all(a["empty"] for a in got):
+                    continue
+                masks = seg.segment(img, [a["instances"] for a in got])  # one embedding, every question
+                for q, m in zip(qs, masks, strict=True):
+                    store.add(q, t.window(), merge_tile_mask(m, t, overlap))
+        for q, rec in done:
+            records[q].append(rec)
+        _log(log, {"tiles": [[t.col, t.row] for t, _ in chunk], "records": done})
         bar.update(len(chunk))
     bar.close()
+
+
+RESUME_KEYS = ("image", "questions", "prompter", "segmenter", "strategy", "tile", "overlap", "bands", "truth")
+
+
+def _log(path: Path, obj: dict) -> None:
+    import os
+
+    with path.open("a") as f:
+        f.write(json.dumps(obj) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _resume(path: Path, options: dict[str, Any]) -> tuple[set[tuple[int, int]], list[list[Any]]]:
+    """Tiles done and their records from an interrupted run's log (a torn last line is ignored); refuses
+    a log written with other options, naming them."""
+    if not path.is_file():
+        return set(), []
+    lines = path.read_text().splitlines()
+    old = json.loads(lines[0])["options"] if lines else {}
+    diff = [k for k in RESUME_KEYS if old.get(k) != options[k]]
+    if diff:
+        raise ValueError(f"{path.parent}: an interrupted run with other {', '.join(f'{k}={old.get(k)!r}' for k in diff)} "
+                         "is there; use another --out or delete it")
+    done, recs = set(), []
+    for ln in lines[1:]:
+        try:
+            obj = json.loads(ln)
+        except json.JSONDecodeError:
+            break  # torn final write; its tiles are done again
+        done.update((c, r) for c, r in obj["tiles"])
+        recs += obj["records"]
+    return done, recs
 
 
 def _finish(cfg: PredictConfig, scene: Any, store: MaskStore, questions: list[str], records: list[list[dict]],
@@ -255,7 +295,15 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
         tile = cfg.tile or max(MIN_TILE, asker.size[0])
         overlap = tile // 4 if cfg.overlap is None else cfg.overlap
         tiles = tile_grid(scene.width, scene.height, tile, overlap)
-        store = MaskStore(scene, cfg.out, len(questions))
+        log = Path(cfg.out) / ".progress.jsonl"
+        options = {**asdict(cfg), "questions": questions, "tile": tile, "overlap": overlap}
+        done, old = _resume(log, options)
+        store = MaskStore(scene, cfg.out, len(questions), resume=bool(done))
+        if not store.resumed:
+            done, old = set(), []
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("")
+            _log(log, {"options": {k: options[k] for k in RESUME_KEYS}})
         records: list[list[dict]] = [[] for _ in questions]
         drawn: list[list[Instance]] = [[] for _ in questions]
         todo: list[tuple[Tile, list[int]]] = []
@@ -266,7 +314,8 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
                 records[q].append(_record(a, "overview", Window(0, 0, scene.width, scene.height), scene, a["scene_instances"]))
                 drawn[q] += a["scene_instances"]
                 if cfg.strategy == "overview":
-                    _segment_crops(scene, segmenter, store, q, a["scene_instances"], tile)
+                    with store.writing():
+                        _segment_crops(scene, segmenter, store, q, a["scene_instances"], tile)
             if cfg.strategy == "refine":
                 by_tile: dict[Tile, list[int]] = {}
                 for q in range(len(questions)):
@@ -276,12 +325,15 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
                 todo = [(t, by_tile[t]) for t in tiles if t in by_tile]
         else:
             todo = [(t, list(range(len(questions)))) for t in tiles]
+        for q, rec in old:
+            records[q].append(rec)
+        n_asked = len(todo)
+        todo = [(t, qs) for t, qs in todo if (t.col, t.row) not in done]
         if todo:
-            n_before = [len(r) for r in records]
             _tile_pass(scene, asker, segmenter, store, todo, questions, truth, overlap, max(1, cfg.batch_tiles),
-                       progress, records)
-            for q in range(len(questions)):
-                drawn[q] += [Instance.from_json(j) for r in records[q][n_before[q]:] for j in r["instances_px"]]
+                       progress, records, log)
+        for q in range(len(questions)):
+            drawn[q] += [Instance.from_json(j) for r in records[q] if r["source"] == "tile" for j in r["instances_px"]]
         per_q = _finish(cfg, scene, store, questions, records, drawn)
         summary = {
             "image": str(cfg.image), "width": scene.width, "height": scene.height,
@@ -291,10 +343,11 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
             "bands": list(scene.bands), "stretch": {"lo": scene.lo.tolist(), "hi": scene.hi.tolist()},
             "prompter": getattr(prompter, "name", cfg.prompter), "segmenter": getattr(segmenter, "name", cfg.segmenter),
             "strategy": cfg.strategy, "tile": tile, "overlap": overlap, "n_tiles": len(tiles),
-            "tiles_asked": len(todo), "seconds": round(time.perf_counter() - t_start, 3),
+            "tiles_asked": n_asked, "tiles_resumed": n_asked - len(todo), "seconds": round(time.perf_counter() - t_start, 3),
             "options": asdict(cfg), "questions": per_q,
         }
         (Path(cfg.out) / "predictions.json").write_text(json.dumps(summary, indent=1))
+        log.unlink()  # complete: a later run on this --out starts afresh
         return summary
     finally:
         scene.close()
