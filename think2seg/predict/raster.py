@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from think2seg.errors import UserError
+
 DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
 STRETCH_PERCENTILES = (2.0, 98.0)
 STATS_SIDE = 1024  # long side of the decimated read the stretch is measured on
 
 
-class SceneError(ValueError):
+class SceneError(UserError, ValueError):
     """A scene that cannot be read as asked; the message names the file (and the option at fault)."""
 
 
