@@ -84,8 +84,8 @@ def load_questions(questions: list[str] | None, path: str | None) -> list[str]:
 class _Asker:
     """Prompter + parse for image crops of the scene: one :class:`Sample` per (image, question)."""
 
-    def __init__(self, prompter: Any, truth: Any) -> None:
-        self.prompter, self.truth = prompter, truth
+    def __init__(self, prompter: Any) -> None:
+        self.prompter = prompter
         self.size = as_size(prompter.image_size)
         self.style = getattr(prompter, "style", None) or "bbox+2pos"
 
@@ -291,7 +291,7 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
 
         if isinstance(prompter, OraclePrompter) and truth is None:
             raise ValueError(f"--prompter {cfg.prompter}: the oracle answers from a ground-truth mask; give --truth MASK")
-        asker = _Asker(prompter, truth)
+        asker = _Asker(prompter)
         tile = cfg.tile or max(MIN_TILE, asker.size[0])
         overlap = tile // 4 if cfg.overlap is None else cfg.overlap
         tiles = tile_grid(scene.width, scene.height, tile, overlap)
