@@ -43,7 +43,7 @@ from think2seg.types import Instance, Sample
 STRATEGIES = ("tiles", "overview", "refine")
 DEFAULT_STRATEGY = "tiles"
 MIN_TILE = 256
-GDAL_CACHE_MB = 32
+GDAL_CACHE_MB = 16
 
 
 @dataclass
