@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml Makefile
 	# sam2 and deepspeed build against the installed torch: no build isolation (else a 2nd torch is fetched)
 	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-build-isolation sam2==1.1.0
 	DS_BUILD_OPS=0 $(PIP) install -q --no-build-isolation deepspeed==0.19.8
-	$(PIP) install -q -e '.[dev,notebooks,sam2,deepspeed,browser]'
+	$(PIP) install -q -e '.[dev,notebooks,sam2,deepspeed,browser,geo]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (think2seg)" >/dev/null
-	$(PY) -c "import think2seg, torch, torchvision, sam2, trl; print('think2seg set up: torch', torch.__version__)"
+	$(PY) -c "import think2seg, torch, torchvision, sam2, trl, rasterio, shapely; print('think2seg set up: torch', torch.__version__)"
 	touch $@
 
 # the notebook-06 browser test drives Debian's chromium through Playwright (no browser download): as root with

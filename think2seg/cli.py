@@ -25,6 +25,7 @@ COMMANDS = [
     "eval",
     "gallery",  # static HTML of reasoning traces from eval runs
     "score",  # re-score completions produced elsewhere
+    "predict",  # your own image (GeoTIFF), tiled
     "train",
     "reproduce",
     "warmstart",  # rebuild the embedded tiny prompter

@@ -99,9 +99,12 @@ class Sample:
     gt_empty: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     mask_loader: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    image_loader: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def load_image(self) -> np.ndarray:
-        """(H, W, 3) uint8 RGB."""
+        """(H, W, 3) uint8 RGB (from ``image_loader`` when set, e.g. a tile of a larger scene)."""
+        if self.image_loader is not None:
+            return np.asarray(self.image_loader())
         from think2seg.data.io import read_image
 
         return read_image(self.image_path)
