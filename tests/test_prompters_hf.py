@@ -1,6 +1,6 @@
 """HFPrompter on tiny random-init models of each real class, saved and reloaded offline (no mocks).
 
-Each family (Qwen2.5-VL, InternVL3, LLaVA-1.5) is built by think2seg.prompters.tiny_models, written
+Each family (Qwen2.5-VL, InternVL3, LLaVA-1.5) is built by tests/tiny_models.py, written
 with save_pretrained to a temp dir, and driven through exactly the code path a GPU user runs.
 """
 
@@ -16,8 +16,9 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from tiny_models import build_tiny  # noqa: E402
+
 from think2seg.prompters import HFPrompter, build_prompter, parse_spec  # noqa: E402
-from think2seg.prompters.tiny_models import build_tiny  # noqa: E402
 from think2seg.types import Sample  # noqa: E402
 
 # family -> (builder kwargs, image_size the prompter runs at, image tokens per sample at that size)

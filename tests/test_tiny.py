@@ -16,9 +16,8 @@ torch = pytest.importorskip("torch")
 from think2seg.parsing import parse_completion  # noqa: E402
 from think2seg.prompters.tiny import ASSET_DIR, TinyPrompter, from_spec, read_meta  # noqa: E402
 from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer  # noqa: E402
-from think2seg.prompts import format_answer  # noqa: E402
 from think2seg.types import Sample  # noqa: E402
-from think2seg.warmstart import mask_instances, whiten_merger  # noqa: E402
+from think2seg.warmstart.vision import whiten_merger  # noqa: E402
 
 TEXTS = [
     "Segment the storage tanks in this image.",
@@ -86,45 +85,37 @@ def test_bad_paths_name_the_path():
         from_spec("tiny:")
 
 
-def test_mask_instances_targets():
-    m = np.zeros((56, 56), bool)
-    m[5:15, 30:50] = True
-    m[30:40, 2:12] = True
-    inst = mask_instances(m)
-    assert [i.box for i in inst] == [(30, 5, 49, 14), (2, 30, 11, 39)]
-    for i in inst:
-        assert all(m[y, x] for x, y in i.positive) and len(i.positive) == 2
-    text = format_answer(inst, "The request refers to buildings.")
-    r = parse_completion(text, style="bbox+2pos", image_size=56)
-    assert r.format_ok and [i.box for i in r.instances] == [i.box for i in inst]
-
-
 def test_union_targets_are_one_instance_over_the_whole_mask():
-    from think2seg.types import Sample
-    from think2seg.warmstart import target_instances, target_text
+    from think2seg.warmstart.targets import category_of, target_instances, target_text
 
     m = np.zeros((56, 56), bool)
     m[5:15, 30:50] = True
     m[30:40, 2:12] = True
-    (u,) = target_instances(m, 8, "union")
+    (u,) = target_instances(m)
     assert u.box == (2, 5, 49, 39)  # the tight box of both components
     assert len(u.positive) == 2 and all(m[y, x] for x, y in u.positive)
-    assert target_instances(np.zeros((56, 56), bool), 8, "union") == []
+    assert target_instances(np.zeros((56, 56), bool)) == []
     s = Sample(id="a", image_id="a", question="q", image_path="x", dataset="t", split="t", extra={"category": "building"})
-    r = parse_completion(target_text(s, m, 8, "union"), style="bbox+2pos", image_size=56)
-    assert r.format_ok and [i.box for i in r.instances] == [(2, 5, 49, 39)] and "buildings" in r.think
-    with pytest.raises(ValueError, match="sft_target='whole'"):
-        target_instances(m, 8, "whole")
+    r = parse_completion(target_text(category_of(s), m), style="bbox+2pos", image_size=56)
+    assert r.format_ok and [i.box for i in r.instances] == [(2, 5, 49, 39)] and r.think == "The request refers to buildings."
+    r = parse_completion(target_text("buildings", np.zeros((56, 56), bool)), style="bbox+2pos", image_size=56)
+    assert r.format_ok and r.is_empty and r.think == "There are no buildings in this image."
 
 
 def test_scene_examples_are_fresh_explicit_and_consistent():
     from think2seg.data.questions import name_words
-    from think2seg.warmstart import WarmstartConfig, scene_examples
+    from think2seg.warmstart import WarmstartConfig
+    from think2seg.warmstart.scenes import scene_examples
 
-    cfg = WarmstartConfig(sft_scenes=40, sft_per_scene=2, image_size=56, data_size=128, empty_fraction=0.25)
-    ex = scene_examples(cfg)
+    cfg = WarmstartConfig(sft_scenes=40, sft_per_scene=2, image_size=56, data_size=128, empty_fraction=0.25,
+                          sft_blind_fraction=0.0)
+    ex = list(scene_examples(cfg))
     assert len(ex) == 80 and len({p.sample.image_id for p in ex}) == 40
     assert [p.target for p in scene_examples(cfg)] == [p.target for p in ex]  # seeded
+    # any slice of the stream renders alone to the same examples (scenes are rendered on the fly)
+    part = list(scene_examples(cfg, start=10, count=3))
+    assert [p.target for p in part] == [p.target for p in ex[20:26]]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(part, ex[20:26], strict=True))
     empty = [p for p in ex if not p.mask.any()]
     assert 0 < len(empty) < 25  # ~ 40 x 0.25 absent-category questions
     for p in ex:
@@ -135,16 +126,17 @@ def test_scene_examples_are_fresh_explicit_and_consistent():
         assert r.format_ok and r.is_empty == (not p.mask.any())
         for inst in r.instances:  # every positive point lies on the category's mask
             assert all(p.mask[y, x] for x, y in inst.positive)
+            assert np.abs(np.subtract(p.present[cat], inst.box)).max() <= 2  # scene boxes agree with the mask
 
 
 def test_blind_questions_carry_no_information_about_the_target():
     from think2seg.data.questions import IMPLICIT
-    from think2seg.warmstart import WarmstartConfig, scene_examples
+    from think2seg.warmstart import WarmstartConfig
+    from think2seg.warmstart.scenes import scene_examples
 
     pool = {q: c for c, qs in IMPLICIT.items() for q in qs}
-    cfg = WarmstartConfig(sft_scenes=150, sft_per_scene=2, image_size=56, data_size=128, sft_blind_fraction=0.5,
-                          sft_target="union")
-    ex = scene_examples(cfg)
+    cfg = WarmstartConfig(sft_scenes=150, sft_per_scene=2, image_size=56, data_size=128, sft_blind_fraction=0.5)
+    ex = list(scene_examples(cfg))
     blind = [p for p in ex if p.sample.extra["kind"] == "blind"]
     assert 0.35 < len(blind) / len(ex) < 0.65
     for p in ex:
@@ -155,17 +147,19 @@ def test_blind_questions_carry_no_information_about_the_target():
     same = sum(pool[p.sample.question] == p.sample.extra["category"] for p in blind)
     assert same / len(blind) < 0.2
     assert all(p.sample.extra["kind"] == "explicit" for p in scene_examples(
-        WarmstartConfig(sft_scenes=20, image_size=56, data_size=128)))
+        WarmstartConfig(sft_scenes=20, image_size=56, data_size=128, sft_blind_fraction=0.0)))
 
 
 def test_lm_warmup_trains_a_question_conditioned_probe(tmp_path):
-    from think2seg.warmstart import WarmstartConfig, build, lm_warmup, scene_examples
+    from think2seg.warmstart import WarmstartConfig
+    from think2seg.warmstart.llm import build, lm_warmup
+    from think2seg.warmstart.scenes import scene_examples
 
-    cfg = WarmstartConfig(sft_scenes=12, image_size=56, data_size=128, template="compact-qfirst", hidden_size=64,
+    cfg = WarmstartConfig(sft_scenes=50, image_size=56, data_size=128, template="compact-qfirst", hidden_size=64,
                           intermediate_size=128, num_hidden_layers=2, vision_hidden_size=32,
                           vision_intermediate_size=64, vision_depth=1, lm_warmup_steps=25, lm_warmup_layer=1,
                           sft_batch=4, lm_warmup_lr=3e-3)
-    ex = scene_examples(cfg)
+    ex = list(scene_examples(cfg))
     model, proc = build(cfg, [p.sample.question for p in ex] + [p.target for p in ex])
     before = {k: v.clone() for k, v in model.state_dict().items()}
     stats = lm_warmup(model, proc, ex, cfg)
@@ -179,14 +173,14 @@ def test_lm_warmup_trains_a_question_conditioned_probe(tmp_path):
 
 def test_whitening_is_folded_into_standard_weights(tiny_dir):
     from think2seg.prompters.tiny import load_tiny
-    from think2seg.warmstart import _pixel_batch, vision_features
+    from think2seg.warmstart.vision import pixel_batch, vision_features
 
     model, proc = load_tiny(tiny_dir)
     rng = np.random.default_rng(1)
     imgs = [rng.integers(0, 255, (56, 56, 3), dtype=np.uint8) for _ in range(40)]
     whiten_merger(model, proc, imgs)
     with torch.no_grad():
-        f = vision_features(model, *_pixel_batch(proc, imgs)).double()
+        f = vision_features(model, *pixel_batch(proc, imgs)).double()
     assert f.mean(0).abs().max() < 1e-3
     assert abs(f.var(0).mean().item() - 1) < 0.5  # unit scale (eigenvalue floor keeps some dims below 1)
 
@@ -197,7 +191,7 @@ def test_shipped_checkpoint_gives_parseable_output(tmp_path):
     from think2seg.data.scenes import render_scene
 
     assert (ASSET_DIR / "config.json").is_file(), (
-        f"shipped checkpoint missing in {ASSET_DIR}: python -m think2seg.warmstart --config "
+        f"shipped checkpoint missing in {ASSET_DIR}: think2seg warmstart --config "
         "configs/warmstart.yaml --out think2seg/assets/tiny_prompter"
     )
     p = TinyPrompter()
@@ -222,9 +216,10 @@ def test_shipped_checkpoint_gives_parseable_output(tmp_path):
 def test_warmstart_configs_load(name):
     from pathlib import Path
 
-    from think2seg.warmstart import load_config
+    from think2seg.warmstart import WarmstartConfig, load_config
 
     cfg = load_config(str(Path(__file__).parents[1] / "configs" / f"{name}.yaml"), {"sft_steps": 7})
+    assert load_config(str(Path(__file__).parents[1] / "configs" / f"{name}.yaml"), {}) == WarmstartConfig()
     assert cfg.sft_steps == 7 and cfg.template in ("compact", "compact-qfirst")
     if cfg.lm_warmup_steps:  # the LLM warm-up needs the question before the image
         from think2seg.prompts import TEXT_FIRST
@@ -244,18 +239,23 @@ def test_warmstart_config_typo_is_named(tmp_path):
 def test_shipped_checkpoint_grounds_explicit_questions():
     """The shipped prompter uses the image: on fresh scenes its boxes for explicitly named categories
     overlap the target's box more with the true image than with another scene's (a derangement).
-    Shipped: 0.240 vs 0.129 on these 80 scenes; image-blind warm starts measured gaps of 0.006-0.018."""
-    from think2seg.warmstart import WarmstartConfig, evaluate, scene_examples
+    Image-blind warm starts measured gaps of 0.006-0.018. With a forced <think> the completion names the
+    forced category (right or wrong), and the wrong-category row reports where the boxes land."""
+    from think2seg.warmstart import WarmstartConfig, evaluate
+    from think2seg.warmstart.scenes import scene_examples
 
     cfg = WarmstartConfig(sft_scenes=80, sft_per_scene=1, image_size=read_meta(ASSET_DIR)["image_size"],
-                          data_size=256, sft_target="union",
-                          empty_fraction=0.0, seed=123)
+                          data_size=256, empty_fraction=0.0, sft_blind_fraction=0.0, seed=123)
     ex = [p for p in scene_examples(cfg) if p.mask.any()]
     p = TinyPrompter()
-    true = evaluate(p, ex, segment=False, target="union")
-    shuffled = evaluate(p, ex, shuffle_images=True, segment=False, target="union")
+    true = evaluate(p, ex, segment=False)
+    shuffled = evaluate(p, ex, shuffle_images=True, segment=False)
     assert true["format_ok"] > 0.9 and true["think_category_acc"] > 0.9
     assert true["box_iou"] > shuffled["box_iou"] + 0.06, (true, shuffled)
+    right = evaluate(p, ex[:20], segment=False, forced_think="right")
+    wrong = evaluate(p, ex[:20], segment=False, forced_think="wrong")
+    assert right["think_category_acc"] == 1.0 and wrong["think_category_acc"] == 0.0
+    assert 0 < wrong["n"] <= 20 and 0.0 <= wrong["on_forced_share"] <= 1.0 and "on_forced_share" not in right
 
 
 def test_eval_resume_refuses_retrained_weights_under_the_same_path(tiny_dir, synth_root, tmp_path):
@@ -290,7 +290,7 @@ def test_prefill_starts_the_assistant_turn(tmp_path):
     import cv2
 
     from think2seg.data.scenes import render_scene
-    from think2seg.warmstart import think_prefill
+    from think2seg.warmstart.targets import category_of, think_prefill
 
     scene = render_scene(np.random.default_rng(3), 256, target="runway")
     path = tmp_path / "s.png"
@@ -298,7 +298,7 @@ def test_prefill_starts_the_assistant_turn(tmp_path):
     s = Sample(id="0", image_id="0", question="Where could a plane take off?", image_path=path, dataset="synth",
                split="val", extra={"category": "storage_tank"})
     p = TinyPrompter()
-    pre = think_prefill(s)
+    pre = think_prefill(category_of(s))
     assert pre == "<think>The request refers to storage tanks"
     (text,), = p.generate([s], prefill=[pre])
     assert text.startswith(pre)
@@ -308,3 +308,74 @@ def test_prefill_starts_the_assistant_turn(tmp_path):
     assert all(t.startswith(pre) for t in sampled[0]) and all("runways" in t for t in sampled[1])
     with pytest.raises(ValueError, match="prefill: 1 texts for 2 samples"):
         p.generate([s, s], prefill=[pre])
+
+
+def _small_cfg(**kw):
+    from think2seg.warmstart import WarmstartConfig
+
+    base = dict(sft_scenes=40, image_size=56, data_size=128, template="compact", hidden_size=64,
+                intermediate_size=128, num_hidden_layers=2, vision_hidden_size=32, vision_intermediate_size=64,
+                vision_depth=1, sft_batch=4, lm_warmup_steps=0)
+    return WarmstartConfig(**{**base, **kw})
+
+
+def test_think_warmup_points_the_category_tokens_at_its_image_tokens():
+    """The supervised head's attention from the category named in <think> onwards moves onto the image
+    tokens of that category; only the layers up to the supervised one (and the embeddings) change."""
+    from think2seg.warmstart.llm import build, think_query_spans, think_warmup
+    from think2seg.warmstart.scenes import scene_examples
+
+    cfg = _small_cfg(think_warmup_steps=40, think_warmup_layer=0, think_warmup_lr=3e-3)
+    ex = [p for p in scene_examples(cfg) if p.mask.any()]
+    model, proc = build(cfg, [p.sample.question for p in ex] + [p.target for p in ex])
+    enc, spans = think_query_spans(proc, ex[:4], cfg)
+    for row, (a, b) in enumerate(spans):  # the span starts on the category's last token, ends with the text
+        text = proc.tokenizer.decode(enc["input_ids"][row, a:b])
+        assert ex[row].target.endswith(text) and text.split(".")[0].strip() in ex[row].target.split(".")[0]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    first = think_warmup(model, proc, ex[:4], _small_cfg(think_warmup_steps=1, think_warmup_layer=0, think_warmup_lr=0.0))
+    stats = think_warmup(model, proc, ex * 5, cfg)
+    assert stats["target_mass"] > first["target_mass"] + 0.1, (first, stats)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert any("layers.0.self_attn" in k for k in changed) and not any(".visual." in k for k in changed)
+    assert not any("layers.1." in k for k in changed)
+    assert model.config._attn_implementation != "eager"  # restored after the warm-up
+
+
+def test_sft_stream_renders_the_scene_examples_lazily():
+    from datasets import IterableDataset
+
+    from think2seg.warmstart.scenes import scene_examples
+    from think2seg.warmstart.sft import sft_dataset
+
+    cfg = _small_cfg(sft_scenes=3)
+    ds = sft_dataset(cfg)
+    assert isinstance(ds, IterableDataset)
+    rows, ex = list(ds), list(scene_examples(cfg))
+    assert len(rows) == len(ex) == 6
+    for row, p in zip(rows, ex, strict=True):
+        assert row["completion"][0]["content"][0]["text"] == p.target
+        assert np.array_equal(np.asarray(row["image"]), p.image)
+        assert p.sample.question in json_text(row["prompt"])
+
+
+def json_text(messages) -> str:
+    import json
+
+    return json.dumps(messages)
+
+
+def test_wrong_category_is_another_present_one_and_derangement_has_no_fixed_point():
+    from think2seg.warmstart.report import derangement, wrong_categories
+    from think2seg.warmstart.scenes import scene_examples
+
+    for n in (2, 3, 10):
+        d = derangement(n, seed=n)
+        assert sorted(d) == list(range(n)) and all(d[i] != i for i in range(n))
+    ex = list(scene_examples(_small_cfg(sft_scenes=20)))
+    for p, w in zip(ex, wrong_categories(ex, seed=0), strict=True):
+        own = p.sample.extra["category"]
+        if w is None:
+            assert set(p.present) <= {own}
+        else:
+            assert w[0] != own and w[1] == p.present[w[0]]

@@ -56,6 +56,7 @@ def _entry(qa_path: Path, images: Path, labels: Path, issues: Issues, verify: bo
     extra = {"answer": answer} if answer is not None else {}
     if synth:
         extra["instances"] = synth.get("instances", {}).get(synth.get("category"), [])
+        extra["present"] = synth.get("instances", {})  # every category in the image -> its boxes
     return Entry(
         key=image_id, image_id=image_id, image_path=image_path, mask_path=mask_path, questions=list(qs),
         question_ids=[str(i) for i in range(len(qs))], empty=empty, area=float(mask.mean()), size=(w, h),

@@ -12,7 +12,7 @@ Prompter spec strings: ``tiny`` (shipped checkpoint) and ``tiny:/path`` (see :fu
 :class:`TinyPrompter` is an :class:`~think2seg.prompters.hf.HFPrompter` (family ``qwen2.5-vl``), so the
 model is driven exactly as a real Qwen2.5-VL: messages from :func:`think2seg.prompts.build_messages`
 (template ``compact`` unless the checkpoint's ``think2seg_prompter.json`` says otherwise) rendered by the
-processor's chat template, the image squashed to ``image_size`` first, batched left-padded ``generate``. Rebuild the shipped checkpoint with ``python -m think2seg.warmstart``.
+processor's chat template, the image squashed to ``image_size`` first, batched left-padded ``generate``. Rebuild the shipped checkpoint with ``think2seg warmstart``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["ASSET_DIR", "META_FILE", "TinyPrompter", "check_checkpoint", "from_s
 log = logging.getLogger(__name__)
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny_prompter"
-REBUILD_HINT = "python -m think2seg.warmstart --out think2seg/assets/tiny_prompter"
+REBUILD_HINT = "think2seg warmstart --config configs/warmstart.yaml --out think2seg/assets/tiny_prompter"
 
 
 def check_checkpoint(path: str | Path | None = None) -> Path:

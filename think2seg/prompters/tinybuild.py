@@ -20,7 +20,6 @@ and reload offline with no custom code (tests/test_tiny.py builds, saves and rel
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -244,10 +243,3 @@ def save_tiny(model, processor, out_dir: str | Path, *, dtype=None) -> Path:
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
-
-
-def _selfcheck() -> None:  # pragma: no cover - manual smoke run
-    with tempfile.TemporaryDirectory() as d:
-        tok = train_bpe_tokenizer(["Where is the runway? storage tanks greenhouses"] * 10, 300, number_tokens=112)
-        model, proc = build_tiny_qwen2_5_vl(tok, d, image_size=112)
-        print(sum(p.numel() for p in model.parameters()))

@@ -1,6 +1,7 @@
-"""Tiny random-init LVLMs of the real transformers classes, for offline tests of :mod:`~think2seg.prompters.hf`.
+"""Test helper: tiny random-init LVLMs of the real transformers classes, for offline tests of
+:mod:`think2seg.prompters.hf` (not part of the package).
 
-    >>> from think2seg.prompters.tiny_models import build_tiny
+    >>> from tiny_models import build_tiny      # tests/ is on sys.path under pytest
     >>> model, processor = build_tiny("internvl3", "/tmp/tiny_internvl")   # saved with save_pretrained
     >>> HFPrompter("/tmp/tiny_internvl", image_size=112).generate(samples)   # exactly the real code path
 
@@ -143,7 +144,7 @@ def _generation_config(tok, eos: list[int], **fields: Any):
 # Builders
 
 
-def build_tiny_qwen2_5_vl(
+def build_qwen_from_corpus(
     out_dir: str | Path | None = None,
     *,
     image_size: int = 56,
@@ -152,7 +153,8 @@ def build_tiny_qwen2_5_vl(
     seed: int = 0,
     **overrides: Any,
 ):
-    """Tiny ``Qwen2_5_VLForConditionalGeneration`` + processor via :mod:`think2seg.prompters.tinybuild`."""
+    """Tiny ``Qwen2_5_VLForConditionalGeneration`` + processor: a BPE trained on ``texts`` (default: the
+    reference instruction text), then :func:`think2seg.prompters.tinybuild.build_tiny_qwen2_5_vl`."""
     from think2seg.prompters import tinybuild
 
     tok = tinybuild.train_bpe_tokenizer(list(texts or default_corpus()), vocab_size)
@@ -313,7 +315,7 @@ def build_tiny_llava(
 def build_tiny(family: str, out_dir: str | Path | None = None, **kwargs: Any):
     """``(model, processor)`` of a tiny random-init model of ``family`` (one of :data:`TINY_FAMILIES`)."""
     builders = {
-        "qwen2.5-vl": build_tiny_qwen2_5_vl,
+        "qwen2.5-vl": build_qwen_from_corpus,
         "internvl3": build_tiny_internvl,
         "llava": build_tiny_llava,
     }
