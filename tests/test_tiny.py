@@ -379,3 +379,16 @@ def test_wrong_category_is_another_present_one_and_derangement_has_no_fixed_poin
             assert set(p.present) <= {own}
         else:
             assert w[0] != own and w[1] == p.present[w[0]]
+
+
+def test_freeze_keeps_the_answer_side_lookup_fixed_during_sft():
+    from think2seg.warmstart.llm import build
+    from think2seg.warmstart.sft import freeze_warmed_layers
+
+    cfg = _small_cfg(think_warmup_steps=1, think_warmup_layer=1, think_warmup_freeze=True)
+    model, _ = build(cfg, ["Segment the roads.", "<think>The request refers to roads.</think>"])
+    freeze_warmed_layers(model, cfg)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any(".visual." in n or ".layers.0." in n for n in trainable)
+    assert not any(".layers.1.self_attn.q_proj" in n or ".layers.1.self_attn.k_proj" in n for n in trainable)
+    assert any(".layers.1.self_attn.v_proj" in n for n in trainable) and any(".layers.1.mlp" in n for n in trainable)

@@ -33,11 +33,20 @@ def sft_dataset(cfg: WarmstartConfig):
 
 
 def freeze_warmed_layers(model, cfg: WarmstartConfig) -> None:
-    """The vision tower is always frozen; the question-side warmed layers when ``cfg.lm_warmup_freeze``."""
+    """The vision tower is always frozen; the question-side warmed layers when ``cfg.lm_warmup_freeze``; the
+    layers below the answer-side supervised one and its query / key projections when
+    ``cfg.think_warmup_freeze`` (SFT otherwise moves that head's attention off the named category: target
+    mass 0.65 after the warm-up, 0.12 after 600 SFT steps)."""
     for prm in model.model.visual.parameters():
         prm.requires_grad_(False)
     if cfg.lm_warmup_steps > 0 and cfg.lm_warmup_freeze:
         for prm in model.model.language_model.layers[: cfg.lm_warmup_layer].parameters():
+            prm.requires_grad_(False)
+    if cfg.think_warmup_steps > 0 and cfg.think_warmup_freeze:
+        layers = model.model.language_model.layers
+        attn = layers[cfg.think_warmup_layer].self_attn
+        for prm in [*layers[: cfg.think_warmup_layer].parameters(), *attn.q_proj.parameters(),
+                    *attn.k_proj.parameters()]:
             prm.requires_grad_(False)
 
 
