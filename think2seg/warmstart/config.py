@@ -54,6 +54,7 @@ class WarmstartConfig:
     think_warmup_layer: int = 1  # the supervised attention layer (its first ``think_warmup_heads`` heads)
     think_warmup_heads: int = 1
     think_warmup_lr: float = 1e-3
+    think_warmup_box_weight: float = 0.0  # also regress the target's box from the supervised layer's output
     think_warmup_freeze: bool = False  # keep the layers below and the supervised q/k fixed during SFT
     # SFT on a stream of fresh procedural scenes (rendered on the fly, never repeated)
     sft_scenes: int = 12000

@@ -148,15 +148,18 @@ def think_warmup(model, processor, examples: Iterable[Prepared], cfg: WarmstartC
     at every completion token from the category named in ``<think>`` onwards, learn to attend to the image
     tokens holding that category: loss = -sum_j t_j log a_j, t = the category's token occupancy
     normalised to sum 1, a = the head's attention over all keys. Trains the embeddings and the layers up
-    to the supervised one; non-empty targets only. Returns the last step's loss and the attention mass on
-    the target tokens."""
+    to the supervised one; non-empty targets only. With ``cfg.think_warmup_box_weight > 0`` a linear probe
+    on the supervised layer's output at the same tokens also regresses the target's union box (corners /
+    image size, MSE x that weight), so what the head retrieves carries the coordinates. Returns the last
+    step's loss and the attention mass on the target tokens."""
     import torch
     from tqdm.auto import tqdm
 
     image_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     k, nh = cfg.think_warmup_layer, cfg.think_warmup_heads
     layers = model.model.language_model.layers[: k + 1]
-    params = [*model.get_input_embeddings().parameters(), *layers.parameters()]
+    box_probe = torch.nn.Linear(model.config.text_config.hidden_size, 4)
+    params = [*model.get_input_embeddings().parameters(), *layers.parameters(), *box_probe.parameters()]
     for prm in model.model.visual.parameters():
         prm.requires_grad_(False)
     opt = torch.optim.AdamW(params, lr=cfg.think_warmup_lr, weight_decay=0.0)
@@ -169,7 +172,7 @@ def think_warmup(model, processor, examples: Iterable[Prepared], cfg: WarmstartC
         for step in tqdm(range(cfg.think_warmup_steps), desc="think warm-up", mininterval=10):
             batch = next(batches)
             enc, spans = think_query_spans(processor, batch, cfg)
-            out = model.model(**enc, output_attentions=True)
+            out = model.model(**enc, output_attentions=True, output_hidden_states=cfg.think_warmup_box_weight > 0)
             att = out.attentions[k][:, :nh]  # (B, nh, T, T)
             losses, mass = [], []
             for row, (p, (a, b)) in enumerate(zip(batch, spans, strict=True)):
@@ -177,7 +180,13 @@ def think_warmup(model, processor, examples: Iterable[Prepared], cfg: WarmstartC
                 t = torch.from_numpy(token_occupancy(p.mask).mean(1))
                 t = t / t.sum()
                 w = att[row, :, a:b][..., img]  # (nh, Q, G*G)
-                losses.append(-(t * w.clamp_min(1e-8).log()).sum(-1).mean())
+                loss_row = -(t * w.clamp_min(1e-8).log()).sum(-1).mean()
+                if cfg.think_warmup_box_weight > 0:
+                    ys, xs = np.nonzero(p.mask)
+                    box = torch.tensor([xs.min(), ys.min(), xs.max(), ys.max()], dtype=torch.float32) / cfg.image_size
+                    pred = box_probe(out.hidden_states[k + 1][row, a:b])  # (Q, 4)
+                    loss_row = loss_row + cfg.think_warmup_box_weight * ((pred - box) ** 2).mean()
+                losses.append(loss_row)
                 mass.append(float((w.detach() * (t > 0)).sum(-1).mean()))
             loss = torch.stack(losses).mean()
             opt.zero_grad()
