@@ -69,8 +69,9 @@ def evaluate(prompter, prepared: list[Prepared], *, shuffle_images: bool = False
     ``"wrong"`` with another category present in the image, and adds ``on_forced_share`` (share of
     samples whose best box overlaps the forced category's union box more than the asked one's) and
     ``forced_box_iou``."""
+    from think2seg.geometry import box_iou
     from think2seg.metrics import record, summarize
-    from think2seg.parsing import box_iou, parse_completion
+    from think2seg.parsing import parse_completion
     from think2seg.segmenters import build_segmenter
 
     items = list(prepared)

@@ -46,7 +46,7 @@ def think_prefill(category: str) -> str:
 def target_instances(mask: np.ndarray) -> list[Instance]:
     """The SFT answer for an (H, W) model-size bool mask: one instance over the whole mask (``[]`` when
     empty), in the mask's pixel space."""
-    from think2seg.prompters.oracle import mask_to_instances
+    from think2seg.mask_prompts import mask_to_instances
 
     return mask_to_instances(mask, "bbox+2pos", "whole")
 
