@@ -392,3 +392,17 @@ def test_freeze_keeps_the_answer_side_lookup_fixed_during_sft():
     assert not any(".visual." in n or ".layers.0." in n for n in trainable)
     assert not any(".layers.1.self_attn.q_proj" in n or ".layers.1.self_attn.k_proj" in n for n in trainable)
     assert any(".layers.1.self_attn.v_proj" in n for n in trainable) and any(".layers.1.mlp" in n for n in trainable)
+
+
+def test_think_warmup_box_readout_trains_the_value_path():
+    """With a box weight the warm-up also trains what the head retrieves (its value / output projections)."""
+    from think2seg.warmstart.llm import build, think_warmup
+    from think2seg.warmstart.scenes import scene_examples
+
+    cfg = _small_cfg(think_warmup_steps=3, think_warmup_layer=0, think_warmup_lr=3e-3, think_warmup_box_weight=10.0)
+    ex = [p for p in scene_examples(cfg) if p.mask.any()]
+    model, proc = build(cfg, [p.sample.question for p in ex] + [p.target for p in ex])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stats = think_warmup(model, proc, ex, cfg)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert np.isfinite(stats["loss"]) and any("layers.0.self_attn.v_proj" in k for k in changed)
