@@ -212,14 +212,15 @@ def test_shipped_checkpoint_gives_parseable_output(tmp_path):
     assert "storage tanks" in parse_completion(outs[0][0]).think  # the category is copied into <think>
 
 
-@pytest.mark.parametrize("name", ["warmstart"])
+@pytest.mark.parametrize("name", ["warmstart", "warmstart_think"])
 def test_warmstart_configs_load(name):
     from pathlib import Path
 
     from think2seg.warmstart import WarmstartConfig, load_config
 
     cfg = load_config(str(Path(__file__).parents[1] / "configs" / f"{name}.yaml"), {"sft_steps": 7})
-    assert load_config(str(Path(__file__).parents[1] / "configs" / f"{name}.yaml"), {}) == WarmstartConfig()
+    if name == "warmstart":  # the defaults are the shipped recipe
+        assert load_config(str(Path(__file__).parents[1] / "configs" / f"{name}.yaml"), {}) == WarmstartConfig()
     assert cfg.sft_steps == 7 and cfg.template in ("compact", "compact-qfirst")
     if cfg.lm_warmup_steps:  # the LLM warm-up needs the question before the image
         from think2seg.prompts import TEXT_FIRST
