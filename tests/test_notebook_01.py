@@ -14,7 +14,7 @@ def test_notebook_01_runs_on_synth(synth_root, tmp_path):
     figures = tmp_path / "figures"
     out = run_notebook(
         "01_dataset_exploration",
-        {"dataset": f"earthreason:{synth_root}", "split": "test", "n_examples": 4, "figures_dir": str(figures)},
+        {"data": f"earthreason:{synth_root}", "split": "test", "n_examples": 4, "figures_dir": str(figures)},
         executed_dir=tmp_path / "executed",
         cwd=tmp_path,
     )
