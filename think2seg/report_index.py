@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("tables", "figures")
-MODEL_KEYS = ("prompters", "prompter", "segmenter", "segmenters", "sam2_sizes", "config", "rewards", "policies",
-              "model")
+SETTING_KEYS = ("config", "rewards", "policies", "launch")  # training settings, shown as key=value
 DATA_KEYS = ("data", "transfer")
 PROTOCOL_KEYS = ("protocols", "protocol")
 
@@ -51,12 +50,17 @@ def _flat(value: Any) -> list[str]:
 
 def provenance_of(params: Mapping[str, Any]) -> dict[str, str]:
     """Dataset, models and protocol from a notebook's effective parameters."""
-    data = [v for k in DATA_KEYS for v in _flat(params.get(k))] or (
-        ["synthearth (default)"] if "data" in params else ["-"])
-    models = list(dict.fromkeys(v for k in MODEL_KEYS for v in _flat(params.get(k))))
+    data = [v for k in DATA_KEYS for v in _flat(params.get(k))]
+    if "data" in params and not params["data"]:
+        data.insert(0, "synthearth (default)")
+    specs = [v for k, v in params.items() if ("prompter" in k or "segmenter" in k or k == "model")
+             and not k.startswith("rejection")]
+    models = [m for v in specs for m in _flat(v)] + [f"sam2:{s}:random" for s in _flat(params.get("sam2_sizes"))]
+    models += [f"{k}={','.join(_flat(params[k]))}" for k in SETTING_KEYS if params.get(k) is not None]
+    models = list(dict.fromkeys(models))
     protocols = [v for k in PROTOCOL_KEYS for v in _flat(params.get(k))]
-    return {"dataset": ", ".join(data), "models": ", ".join(models) or "-",
-            "protocol": ", ".join(dict.fromkeys(protocols)) or "-"}
+    protocol = ", ".join(dict.fromkeys(protocols)) or ("authors (default)" if models else "-")
+    return {"dataset": ", ".join(data) or "-", "models": ", ".join(models) or "-", "protocol": protocol}
 
 
 def notebook_entry(name: str, params: Mapping[str, Any], files: Sequence[str], seconds: float,
@@ -81,19 +85,27 @@ def write_index(reports_dir: str | Path, entries: Sequence[Mapping[str, Any]], m
         "",
         f"{meta.get('description', '')}".strip(),
         "",
-        f"git `{meta.get('git_sha') or 'unknown'}` · run {meta.get('date', '')} · total wall time "
-        f"{meta.get('total_wall', '?')} · peak memory {meta.get('peak_memory', '?')}",
-        "",
-        "| file | notebook | dataset | models | protocol | date | notebook wall time |",
-        "|---|---|---|---|---|---|---|",
+        f"- git: `{meta.get('git_sha') or 'unknown'}`",
+        f"- run started: {meta.get('date', '')}",
+        f"- total wall time: {meta.get('total_wall', '?')}",
+        f"- peak memory: {meta.get('peak_memory', '?')}",
     ]
     for e in merged:
-        for f in e["files"]:
-            lines.append(f"| [{f}]({f}) | {e['notebook']} | {e['dataset']} | {e['models']} | {e['protocol']} | "
-                         f"{e['date']} | {e['wall_s']:.0f} s |")
-        if not e["files"]:
-            lines.append(f"| (no table or figure) | {e['notebook']} | {e['dataset']} | {e['models']} | "
-                         f"{e['protocol']} | {e['date']} | {e['wall_s']:.0f} s |")
+        lines += [
+            "",
+            f"## {e['notebook']}",
+            "",
+            f"profile `{e['profile']}` · git `{meta.get('git_sha') or 'unknown'}` · {e['date']} · "
+            f"wall time {e['wall_s']:.0f} s · executed notebook `{e['executed']}`",
+            "",
+            f"- dataset: {e['dataset']}",
+            f"- models: {e['models']}",
+            f"- protocol: {e['protocol']}",
+            "",
+            "| file | kind |",
+            "|---|---|",
+        ]
+        lines += [f"| [{f}]({f}) | {f.split('/')[0][:-1]} |" for f in e["files"]] or ["| (none written) | |"]
     md = root / "index.md"
     md.write_text("\n".join(lines) + "\n")
     return md

@@ -2,7 +2,7 @@
 
 >>> missing_inputs({"02_zero_shot_baselines": {"data": "earthreason:/data/EarthReason", "segmenter": "sam2:small"}})
 ... # doctest: +SKIP
-['02_zero_shot_baselines: dataset earthreason:/data/EarthReason (/data/EarthReason not found)', ...]
+['dataset earthreason:/data/EarthReason (/data/EarthReason not found) (notebook 02)', ...]
 >>> with PeakMemory() as peak:      # samples this process and all its descendants (the kernels)
 ...     ...
 >>> peak.text()                     # doctest: +SKIP
@@ -54,14 +54,14 @@ def _check_spec(spec: str) -> str | None:
 
 def missing_inputs(books: Mapping[str, Mapping[str, Any]], repo: str | Path | None = None) -> list[str]:
     """Every dataset, LVLM folder and SAM2 checkpoint the notebooks' parameters name that is not on this
-    machine, one line each (``sam2_sizes`` lists need their checkpoints; a training ``config`` needs its
+    machine, one line each with the notebooks that need it (``sam2_sizes`` lists need their checkpoints; a training ``config`` needs its
     ``model`` and ``data``)."""
     import yaml
 
     from think2seg.reproduce import REPO_ROOT
 
     root = Path(repo) if repo else REPO_ROOT
-    out: list[str] = []
+    out: dict[str, list[str]] = {}
     for nb, params in books.items():
         specs = [s for k, v in params.items() if k not in ("reports_dir", "figures_dir", "runs_dir")
                  for s in _strings(v)]
@@ -76,8 +76,8 @@ def missing_inputs(books: Mapping[str, Mapping[str, Any]], repo: str | Path | No
         for spec in dict.fromkeys(specs):
             why = _check_spec(spec) if spec else None
             if why:
-                out.append(f"{nb}: {why}")
-    return out
+                out.setdefault(why, []).append(nb[:2])
+    return [f"{why} (notebook {', '.join(nbs)})" for why, nbs in out.items()]
 
 
 class PeakMemory:
