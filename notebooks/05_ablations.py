@@ -36,8 +36,14 @@ lvlm_prompters = {
     "tiny Qwen2.5-VL + GRPO (think2seg)": "tiny-grpo",
 }
 sam2_sizes = ["tiny", "small", "base+", "large"]
-quality_prompter = "oracle:whole?image_size=256"  # prompts for the segmenter-quality columns of Table 5
-style_prompters = {"oracle (components)": "oracle?image_size=256", "tiny warm start": "tiny", "GRPO think2seg": "tiny-grpo"}
+quality_prompter = {  # one label: spec, the prompts behind the quality columns of Table 5
+    "oracle (whole mask)": "oracle:whole?image_size=256",
+}
+style_prompters = {
+    "oracle (components)": "oracle?image_size=256",
+    "tiny warm start": "tiny",
+    "GRPO think2seg": "tiny-grpo",
+}
 styles = ["bbox", "2pos", "bbox+2pos", "bbox+4pos", "bbox+2pos+2neg"]
 splits = ["val", "test"]
 segmenter = "grabcut"

@@ -150,7 +150,7 @@ def table5(
     runs_dir: str | Path,
     *,
     data: str | None = None,
-    prompter: str = "oracle:whole",
+    prompter: str | Mapping[str, str] = "oracle:whole",
     splits: Sequence[str] = ("val", "test"),
     protocol: str = "authors",
     question_kind: str | None = "implicit",
@@ -160,7 +160,8 @@ def table5(
 ):
     """SAM2 size: parameters, encoder ms and peak memory (random weights, one encoder pass on Fig. 4's
     image, a fresh process per size), then quality (gIoU, cIoU with ``prompter``) for each size whose
-    checkpoint is found, and for GrabCut. Returns ``(table, fig4_masks)`` where ``fig4_masks`` maps each
+    checkpoint is found, and for GrabCut; ``prompter`` is a spec or a one-entry ``{label: spec}``.
+    Returns ``(table, fig4_masks)`` where ``fig4_masks`` maps each
     segmenter to its mask of Fig. 4's image (``"image"``, ``"gt"`` hold the sample itself)."""
     import pandas as pd
 
@@ -172,6 +173,7 @@ def table5(
     from think2seg.segmenters.checkpoints import find_sam2_checkpoints
     from think2seg.segmenters.spec import parse_segmenter_spec
 
+    label, prompter = next(iter(prompter.items())) if isinstance(prompter, Mapping) else (prompter, prompter)
     data = resolve_data(data)
     out = Path(runs_dir) / "table5"
     out.mkdir(parents=True, exist_ok=True)
@@ -213,7 +215,7 @@ def table5(
             row.update({f"{split} gIoU": 100 * m["gIoU"], f"{split} cIoU": 100 * m["cIoU"], f"{split} n": m["n"]})
     fig4["gt"] = resize_mask(gt, (image.shape[1], image.shape[0]))
     df = pd.DataFrame.from_dict(rows, orient="index")
-    df["prompter"] = prompter
+    df["prompter"] = label
     df["protocol"] = protocol
     if published:
         from think2seg.published import TABLE5, TABLE5_PARAMS_M
