@@ -25,9 +25,12 @@ def smoke_run(synth_formats, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("smoke")
     transfer = {"RRSIS-D": f"rrsisd:{synth_formats['rrsisd']}", "RISBench": f"risbench:{synth_formats['risbench']}",
                 "RefSegRS": f"refsegrs:{synth_formats['refsegrs']}"}
+    ev = tmp / "runs" / "03_grpo_training" / "eval"  # notebook 06 reads 03's evaluations
+    traces = {"before (tiny)": str(ev / "before_tiny_"), "after GRPO (think2seg)": str(ev / "after_GRPO_think2seg_")}
     rc = main(["reproduce", "--profile", "smoke", "--data", f"earthreason:{synth_formats['earthreason']}",
                "--reports-dir", str(tmp / "reports"), "--runs-dir", str(tmp / "runs"),
-               "--set", f"04_benchmarks.transfer={json.dumps(transfer)}"])
+               "--set", f"04_benchmarks.transfer={json.dumps(transfer)}",
+               "--set", f"06_reasoning_traces.runs={json.dumps(traces)}"])
     assert rc == 0
     return tmp / "reports", synth_formats
 
@@ -117,7 +120,9 @@ def test_smoke_05_tables(smoke_run):
 def test_smoke_index_lists_every_file(smoke_run):
     reports, _ = smoke_run
     index = (reports / "index.md").read_text()
-    written = sorted(str(f.relative_to(reports)) for d in ("tables", "figures") for f in (reports / d).iterdir())
+    written = sorted([str(f.relative_to(reports)) for d in ("tables", "figures") for f in (reports / d).iterdir()]
+                     + [f.name for f in reports.glob("*.html")])
+    assert "06_reasoning_traces.html" in written
     listed = re.findall(r"^\| \[([^\]]+)\]", index, flags=re.M)
     assert sorted(listed) == written
     assert "profile `smoke`" in index and "total wall time" in index and "peak memory" in index

@@ -27,10 +27,12 @@ PROTOCOL_KEYS = ("protocols", "protocol")
 
 
 def snapshot(reports_dir: str | Path) -> dict[str, int]:
-    """``{path relative to reports_dir: mtime_ns}`` of every file under ``tables/`` and ``figures/``."""
+    """``{path relative to reports_dir: mtime_ns}`` of every file under ``tables/`` and ``figures/``, and of
+    the HTML pages at the top (notebook 06's gallery)."""
     root = Path(reports_dir)
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns
-            for kind in KINDS for p in sorted((root / kind).glob("**/*")) if p.is_file()}
+    files = [p for kind in KINDS for p in sorted((root / kind).glob("**/*")) if p.is_file()]
+    files += sorted(root.glob("*.html"))
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in files}
 
 
 def snapshot_diff(before: Mapping[str, int], after: Mapping[str, int]) -> list[str]:
@@ -105,7 +107,8 @@ def write_index(reports_dir: str | Path, entries: Sequence[Mapping[str, Any]], m
             "| file | kind |",
             "|---|---|",
         ]
-        lines += [f"| [{f}]({f}) | {f.split('/')[0][:-1]} |" for f in e["files"]] or ["| (none written) | |"]
+        lines += [f"| [{f}]({f}) | {f.split('/')[0][:-1] if '/' in f else 'page'} |" for f in e["files"]] \
+            or ["| (none written) | |"]
     md = root / "index.md"
     md.write_text("\n".join(lines) + "\n")
     return md
