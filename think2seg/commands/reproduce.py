@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
                 raise CLIError(str(e)) from None
             seconds = time.perf_counter() - t0
             files = snapshot_diff(before, snapshot(reports))
-            entry = notebook_entry(nb, effective[nb], files, seconds, prof["name"], out)
+            entry = notebook_entry(nb, effective[nb], files, seconds, prof["name"], os.path.relpath(out, reports))
             meta.update(total_wall=f"{(time.perf_counter() - t_all) / 60:.1f} min (so far)", peak_memory=peak.text())
             write_index(reports, [entry], meta)
             print(f"=== {nb}: done in {seconds:.0f} s, {len(files)} table/figure files -> {out}", flush=True)
