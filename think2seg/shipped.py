@@ -114,7 +114,7 @@ def measure_controls(name: str, runs_dir: str | Path, *, limit: int = 80) -> dic
     return out
 
 
-def write_report(name: str, run_dir: str | Path, controls: dict[str, dict[str, Any]], limit: int) -> Path:
+def write_report(name: str, controls: dict[str, dict[str, Any]], limit: int) -> Path:
     dest = asset_dir(name)
     state = json.loads((dest / "trainer_state.json").read_text())
     logs = state.get("log_history") or []
@@ -162,6 +162,6 @@ def ship_policies(rewards: Sequence[str], runs_dir: str | Path = "runs/ship", *,
                          extra_args=["--threads", str(threads)])
         copy_policy(run, name)
         controls = measure_controls(name, Path(runs_dir) / "eval", limit=eval_limit)
-        reports.append(write_report(name, run, controls, eval_limit))
+        reports.append(write_report(name, controls, eval_limit))
         print(f"{name}: {reports[-1]}", flush=True)
     return reports
