@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.think2seg-setup
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup browser demo test lint reports clean-venv
+.PHONY: setup browser demo demo-train policies test lint reports clean-venv
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
@@ -30,8 +30,14 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "could not install chromium: the browser test will be skipped (failed under THINK2SEG_REQUIRE_BROWSER=1)"; fi
 
-demo: setup        ## the embedded default, end to end, into reports/
+demo: setup        ## the embedded default, end to end, into reports/ (reuses the shipped GRPO policies)
 	$(VENV)/bin/think2seg reproduce --profile embedded
+
+demo-train: setup  ## the same, with notebook 03's two 20-minute GRPO runs done here (~1 h on 2 cores)
+	$(VENV)/bin/think2seg reproduce --profile embedded_train
+
+policies: setup    ## rebuild the shipped GRPO policies think2seg/assets/tiny_grpo* (~55 min on 2 cores)
+	$(VENV)/bin/think2seg ship-policies
 
 test: setup browser  ## the whole test suite (CPU, offline)
 	$(PY) -m pytest -q

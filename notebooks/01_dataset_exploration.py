@@ -16,13 +16,13 @@
 #
 # Counts per split, the empty-target share, category, mask-area and question-length distributions, and a
 # grid of examples with their masks and questions. By default it runs on **SynthEarth**, the embedded
-# procedural dataset (generated once under `data/synthearth/`, then reused); point `dataset` at real data
+# procedural dataset (generated once under `data/synthearth/`, then reused); point `data` at real data
 # (`earthreason:/path/to/EarthReason`, `rrsisd:...`, `refsegrs:...`, `risbench:...`) to explore that.
 # Figures are shown and saved under `figures_dir`. The same numbers come from
 # `think2seg data-stats FORMAT:DIR`.
 
 # %% tags=["parameters"]
-dataset = "synthearth"  # the default SynthEarth (generated once), or FORMAT:DIR such as earthreason:/data/EarthReason
+data = "synthearth"  # the default SynthEarth (generated once), or FORMAT:DIR such as earthreason:/data/EarthReason
 split = "test"  # split for the distributions and the example grid
 n_examples = 8
 questions = "all"  # question policy: first | random | all
@@ -33,7 +33,7 @@ figures_dir = "reports/figures"
 from think2seg.data import load_dataset
 from think2seg.data import stats as st
 
-spec = st.resolve(dataset)
+spec = st.resolve(data)
 print(spec)
 
 # %% [markdown]

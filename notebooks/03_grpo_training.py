@@ -21,11 +21,15 @@
 # `remotereasoner`). Same data, budget and seed for every scheme in `rewards`, so the curves compare
 # the rewards and nothing else — the paper's central claim in miniature. Small profiles train inside
 # this kernel; GPU profiles (`paper_qwen3b`, `lora_24gb`) run as an `accelerate launch` subprocess.
+# `policies = "shipped"` trains nothing: it takes the GRPO policies shipped in the package (`tiny-grpo`,
+# `tiny-grpo-segzero`, ...; rebuilt by `think2seg ship-policies`, recipe and controls in each
+# `training_report.json`), plots their recorded curves and evaluates them like freshly trained ones.
 
 # %% tags=["parameters"]
 config = "cpu_demo"  # configs/train/<config>.yaml
 data = None  # FORMAT:DIR; None: from the config (`synthearth`: the default SynthEarth, generated if missing)
 rewards = ["think2seg", "segzero"]
+policies = "train"  # train: run GRPO here | shipped: the policies shipped in the package (no training)
 max_steps = None  # None: from the config
 max_minutes = None  # wall-clock budget per run (None: from the config, else unlimited)
 launch = "kernel"  # kernel | accelerate
@@ -43,12 +47,13 @@ n_examples = 4
 from pathlib import Path
 
 from think2seg.reports import answer_diagnostics, metrics_table, plot_training, save_table
+from think2seg.shipped import shipped_outputs
 from think2seg.training_runs import before_after, example_completions, run_training
 
 cfg_path = Path("configs/train") / f"{config}.yaml"
 data_args = ["--data", data] if data else []
-outputs = {}
-for reward in rewards:
+outputs = shipped_outputs(rewards) if policies == "shipped" else {}
+for reward in rewards if policies == "train" else []:
     outputs[reward] = run_training(cfg_path, f"{runs_dir}/{config}-{reward}", reward=reward, max_steps=max_steps,
                                    max_minutes=max_minutes, launch=launch, accelerate_config=accelerate_config,
                                    extra_args=[*data_args, *extra_args])

@@ -10,7 +10,7 @@ from think2seg.cli import COMMANDS, main
 
 
 def test_every_subcommand_has_help(capsys):
-    names = {"data": ["data-stats", "synth"], "bench": ["bench"]}
+    names = {"data": ["data-stats", "synth"], "bench": ["bench"], "ship_policies": ["ship-policies"]}
     for module in COMMANDS:
         for cmd in names.get(module, [module]):
             if cmd == "train":  # trl's parser owns the options; -h prints ours and returns

@@ -1,65 +1,163 @@
-"""Notebooks 02 and 03 execute headless with papermill (smoke parameters, fixture data) and write their
-tables and figures."""
+"""Every notebook of the smoke profile executes headless (``think2seg reproduce --profile smoke`` on the fixture
+dataset, papermill) and writes tables with the rows and numbers the profile asks for, and an index that lists
+every file written."""
 
 import ast
 import json
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
-from think2seg.reproduce import run_notebook
+from think2seg.cli import main
+from think2seg.data import load_dataset
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SMOKE = yaml.safe_load((ROOT / "configs" / "profiles" / "smoke.yaml").read_text())["notebooks"]
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
+
+@pytest.fixture(scope="module")
+def smoke_run(synth_formats, tmp_path_factory):
+    """The smoke profile on the fixture (its referring formats stand in for Table 3's datasets)."""
+    tmp = tmp_path_factory.mktemp("smoke")
+    transfer = {"RRSIS-D": f"rrsisd:{synth_formats['rrsisd']}", "RISBench": f"risbench:{synth_formats['risbench']}",
+                "RefSegRS": f"refsegrs:{synth_formats['refsegrs']}"}
+    ev = tmp / "runs" / "03_grpo_training" / "eval"  # notebook 06 reads 03's evaluations
+    traces = {"before (tiny)": str(ev / "before_tiny_"), "after GRPO (think2seg)": str(ev / "after_GRPO_think2seg_")}
+    rc = main(["reproduce", "--profile", "smoke", "--data", f"earthreason:{synth_formats['earthreason']}",
+               "--reports-dir", str(tmp / "reports"), "--runs-dir", str(tmp / "runs"),
+               "--set", f"04_benchmarks.transfer={json.dumps(transfer)}",
+               "--set", f"06_reasoning_traces.runs={json.dumps(traces)}"])
+    assert rc == 0
+    return tmp / "reports", synth_formats
 
 
-def test_notebook_02_zero_shot(synth_root, tmp_path):
-    reports = tmp_path / "reports"
-    run_notebook(
-        "02",
-        {
-            "data": f"earthreason:{synth_root}",
-            "prompters": {"oracle": "oracle?image_size=128", "tiny": "tiny"},
-            "limit": 4,
-            "runs_dir": str(tmp_path / "runs"),
-            "reports_dir": str(reports),
-            "n_examples": 2,
-        },
-        executed_dir=tmp_path / "executed",
-    )
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_smoke_01_to_03(smoke_run):
+    reports, _ = smoke_run
+    names = {p.name for p in (reports / "figures").glob("01_*.png")}
+    assert names == {f"01_{n}.png" for n in ("split_counts", "categories", "mask_area", "question_lengths", "examples")}
+    executed = json.loads((reports / "executed" / "01_dataset_exploration.ipynb").read_text())
+    assert "image/png" in json.dumps(executed["cells"]) and "injected-parameters" in json.dumps(executed["cells"])
     table = (reports / "tables" / "02_zero_shot.md").read_text()
-    assert "oracle" in table and "tiny" in table and "explicit" in table and "implicit" in table
-    for kind in ("explicit", "implicit"):
-        assert (reports / "figures" / f"02_examples_{kind}.png").stat().st_size > 10_000
-
-
-def test_notebook_03_grpo_smoke(synth_root, tmp_path):
-    reports = tmp_path / "reports"
-    run_notebook(
-        "03",
-        {
-            "config": "smoke",
-            "data": f"earthreason:{synth_root}",
-            "rewards": ["think2seg"],
-            "max_steps": 2,
-            "extra_args": ["--eval_limit", "2", "--max_completion_length", "48"],
-            "runs_dir": str(tmp_path / "runs"),
-            "reports_dir": str(reports),
-            "eval_limit": 6,  # two images at least: the question control needs another image's questions
-            "n_examples": 2,
-        },
-        executed_dir=tmp_path / "executed",
-    )
+    assert all(w in table for w in ("oracle (components)", "tiny warm start", "explicit", "implicit"))
+    t02 = pd.read_csv(reports / "tables" / "02_zero_shot.csv")
+    assert set(t02["n"]) == {SMOKE["02_zero_shot_baselines"]["limit"]}
     assert (reports / "figures" / "03_training_curves.png").stat().st_size > 10_000
     table = (reports / "tables" / "03_before_after_smoke.md").read_text()
-    assert "before (tiny)" in table and "after GRPO (think2seg)" in table and "constant box (fixed)" in table
-    assert "before (tiny), explicit questions" in table  # the reference: the question names the category
-    assert "after GRPO (think2seg), questions of other images" in table  # the question-dependence control
-    assert "before (tiny), explicit questions, questions of other images" in table
+    for row in ("before (tiny)", "after GRPO (think2seg)", "constant box (fixed)", "before (tiny), explicit questions",
+                "after GRPO (think2seg), questions of other images"):
+        assert row in table
     diag = (reports / "tables" / "03_answer_diagnostics_smoke.md").read_text()
-    assert "top answer share" in diag and "box area" in diag and "after GRPO (think2seg)" in diag
-    assert (tmp_path / "runs" / "smoke-think2seg" / "think2seg_done.json").is_file()
+    assert "top answer share" in diag and "box area" in diag
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_smoke_04_tables(smoke_run):
+    reports, roots = smoke_run
+    p = SMOKE["04_benchmarks"]
+    t1 = pd.read_csv(reports / "tables" / "04_table1_reasoning_segmentation.csv")
+    assert {(a, b) for a, b in zip(t1["protocol"], t1["row"], strict=True)} == {
+        (proto, label) for proto in ("authors", "segearth-r1") for label in p["prompters"]}
+    for split in ("val", "test"):
+        assert set(t1[f"{split} n"]) == {p["limit"]}
+    oracle = t1[t1["row"] == "oracle (components, ceiling)"].set_index("protocol")
+    # the fixture's first 4 implicit test questions: 3 target images (oracle IoU 0.8-1.0 each with GrabCut at
+    # 128 px) and one absent-target question; measured 94.5 (authors) — a wrong space or protocol drops far below
+    assert 80 <= oracle.loc["authors", "test gIoU"] <= 100
+    assert 80 <= oracle.loc["segearth-r1", "test gIoU"] <= 100
+    fixed = t1[t1["row"] == "constant box (fixed)"].set_index("protocol")
+    assert (oracle["test gIoU"] > fixed["test gIoU"] + 20).all()
+
+    t2 = pd.read_csv(reports / "tables" / "04_table2_rejection.csv")
+    assert set(t2["row"]) == set(p["rejection_prompters"]) and set(t2["protocol"]) == {"authors", "segearth-r1"}
+    for split in ("val", "test"):  # every empty-target implicit question of the fixture split, counted
+        ds = load_dataset(f"earthreason:{roots['earthreason']}", split, questions="all", question_kind="implicit")
+        n_empty = sum(1 for s in ds if not s.load_mask().any())
+        assert set(t2[f"{split} cases"]) == {n_empty}
+        assert (t2[f"{split} TRUE"] + t2[f"{split} FALSE"] == n_empty).all()
+
+    t3 = pd.read_csv(reports / "tables" / "04_table3_zero_shot_transfer.csv")
+    assert len(t3) == 2 * len(p["prompters"])
+    for name in ("RRSIS-D", "RISBench", "RefSegRS"):
+        assert set(t3[f"{name} n"]) == {p["transfer_limit"]}
+    oracle3 = t3[t3["row"] == "oracle (components, ceiling)"]
+    assert (oracle3["RRSIS-D gIoU"] >= 60).all()
+    assert (reports / "figures" / "04_table1_gIoU.png").stat().st_size > 5_000
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_smoke_05_tables(smoke_run):
+    reports, _ = smoke_run
+    p = SMOKE["05_ablations"]
+    t4 = pd.read_csv(reports / "tables" / "05_table4_lvlm_prompter.csv", index_col=0)
+    assert list(t4.index) == list(p["lvlm_prompters"])
+    assert t4.loc["Qwen2.5-VL-3B", "status"].startswith("needs weights")
+    assert t4.loc["tiny Qwen2.5-VL warm start", "val n"] == p["limit"]
+
+    t5 = pd.read_csv(reports / "tables" / "05_table5_sam2_size.csv", index_col=0)
+    assert list(t5.index) == ["sam2:tiny", "grabcut"]
+    assert 38.5 < t5.loc["sam2:tiny", "params (M)"] < 39.5  # SAM2.1 Hiera-T (the paper: 38.9 M)
+    assert t5.loc["sam2:tiny", "encoder ms"] > 0 and t5.loc["sam2:tiny", "peak - baseline (MiB)"] > 50
+    assert "needs the checkpoint" in t5.loc["sam2:tiny", "status"]
+    assert t5.loc["grabcut", "val n"] == p["limit"] and 0 <= t5.loc["grabcut", "test gIoU"] <= 100
+    assert (reports / "figures" / "05_fig4_segmenter_sizes.png").stat().st_size > 5_000
+
+    t6 = pd.read_csv(reports / "tables" / "05_table6_prompt_combination.csv")
+    assert {(a, b) for a, b in zip(t6["style"], t6["prompter"], strict=True)} == {
+        (s, label) for s in ("bbox", "2pos", "bbox+2pos", "bbox+4pos", "bbox+2pos+2neg") for label in p["style_prompters"]}
+    assert set(t6["val n"]) == {p["limit"]} and set(t6["test n"]) == {p["limit"]}
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_smoke_index_lists_every_file(smoke_run):
+    reports, _ = smoke_run
+    index = (reports / "index.md").read_text()
+    written = sorted([str(f.relative_to(reports)) for d in ("tables", "figures") for f in (reports / d).iterdir()]
+                     + [f.name for f in reports.glob("*.html")])
+    assert "06_reasoning_traces.html" in written
+    listed = re.findall(r"^\| \[([^\]]+)\]", index, flags=re.M)
+    assert sorted(listed) == written
+    assert "profile `smoke`" in index and "total wall time" in index and "peak memory" in index
+    meta = json.loads((reports / "index.json").read_text())
+    assert [e["notebook"] for e in meta["entries"]] == sorted(SMOKE)
+    t1 = next(e for e in meta["entries"] if e["notebook"] == "04_benchmarks")
+    assert t1["protocol"] == "authors, segearth-r1" and "tiny-grpo" in t1["models"] and "earthreason:" in t1["dataset"]
+
+
+@pytest.mark.notebooks
+def test_failing_notebook_stops_with_the_cell_error(synth_root, tmp_path, capsys):
+    rc = main(["reproduce", "--profile", "smoke", "--only", "04", "--data", f"earthreason:{synth_root}",
+               "--reports-dir", str(tmp_path / "r"), "--runs-dir", str(tmp_path / "runs"),
+               "--set", '04_benchmarks.prompters={"bad": "nonsense:x"}'])
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert rc == 2 and len(err) == 1  # one line (papermill's progress bar aside), no traceback
+    assert err[0].startswith("think2seg reproduce: error: 04_benchmarks: cell")
+    assert "ValueError" in err[0] and "nonsense" in err[0] and "04_benchmarks.ipynb" in err[0]
+    assert (tmp_path / "r" / "executed" / "04_benchmarks.ipynb").is_file()  # the partial output stays
+
+
+def test_paper_profile_lists_every_missing_input(capsys, monkeypatch):
+    monkeypatch.setenv("THINK2SEG_SAM2_DIR", "/nonexistent")
+    rc = main(["reproduce", "--profile", "paper"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    for need in ("/data/EarthReason not found", "/data/RRSIS-D", "/models/Qwen2.5-VL-7B-Instruct",
+                 "/models/think2seg-rs-3b", "SAM2 checkpoint for sam2:small", "sam2:large"):
+        assert need in err
+    assert err.count("/data/EarthReason not found") == 1  # one line per input, with the notebooks needing it
+
+
+def test_unknown_parameter_is_refused(capsys):
+    rc = main(["reproduce", "--profile", "smoke", "--list", "--set", "04_benchmarks.nope=1"])
+    assert rc == 2 and "04_benchmarks has no parameter nope" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -73,3 +171,12 @@ def test_papermill_sees_every_parameter(path):
     tree = ast.parse("".join(cells[0]["source"]))
     assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
     assert assigned and set(papermill.inspect_notebook(str(path))) == assigned
+
+
+def test_every_profile_names_existing_notebooks_and_parameters():
+    from think2seg.reproduce import notebook_defaults
+
+    for prof in sorted((ROOT / "configs" / "profiles").glob("*.yaml")):
+        books = yaml.safe_load(prof.read_text())["notebooks"]
+        for nb, params in books.items():
+            assert set(params or {}) <= set(notebook_defaults(nb)), f"{prof.name}: {nb}"

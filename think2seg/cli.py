@@ -29,6 +29,7 @@ COMMANDS = [
     "train",
     "reproduce",
     "warmstart",  # rebuild the embedded tiny prompter
+    "ship_policies",  # rebuild the shipped GRPO policies
 ]
 
 

@@ -14,7 +14,10 @@ against ``config.json``: resuming with different ones is refused, naming the opt
 Resolution (``Protocol.resolution``): ``model`` squashes the image to the prompter's input size and scores
 there (the authors'); ``native`` maps prompts back to the original image and scores at native size
 (Seg-Zero); ``long1024`` scores with the long side resized to 1024 (SegEarth-R1; padding adds no pixel to
-either mask, so it is not materialised).
+either mask, so it is not materialised). ``segment_native=True`` runs the segmenter on the native image
+when the score space is larger and resizes its mask (nearest) to the score space: an upsampled image adds
+no detail, and GrabCut's cost grows much faster than its pixel count (a 256 px image at 1024 px: over
+100x slower). ``targets="empty"`` keeps only samples whose target is absent (rejection tables).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ RESULT_KEYS = (
     "shuffle_questions",
     "prompter_weights",  # content fingerprint of a local checkpoint (same spec, retrained weights)
     "parse_policy",
+    "targets",
+    "segment_native",
 )
 LEGACY_RESULT_OPTIONS = {"parse_policy": "lenient"}  # what runs written before an option existed used
 
@@ -76,6 +81,8 @@ class EvalConfig:
     image_size: int | None = None  # model-space size; default: the prompter's
     temperature: float = 0.0  # greedy, as the authors evaluate
     shuffle_questions: bool = False  # control: every sample is asked a question of another image
+    targets: str | None = None  # "empty" | "present": only samples whose target is absent / present
+    segment_native: bool = False  # segment at native size when the protocol scores at a larger one
     keep_masks: bool = False
     on_error: str = "raise"
     thresholds: Sequence[float] = (0.5,)
@@ -167,6 +174,8 @@ def evaluate(
                 f"(now {', '.join(f'{k}={wanted[k]!r}' for k in diff)}); use another --out or delete it"
             )
 
+    if cfg.targets not in (None, "empty", "present"):
+        raise ValueError(f"targets={cfg.targets!r}: use None, 'empty' or 'present'")
     ds = load_dataset(
         cfg.data,
         cfg.split,
@@ -174,9 +183,11 @@ def evaluate(
         seed=cfg.seed,
         on_error=cfg.on_error,
         question_kind=cfg.question_kind,
-        limit=cfg.limit,
+        limit=None if cfg.targets else cfg.limit,
     )
     skipped = [list(s) for s in getattr(ds, "skipped", [])]
+    if cfg.targets:
+        ds = [s for s in ds if _target_empty(s) == (cfg.targets == "empty")][: cfg.limit]
     if cfg.shuffle_questions:
         ds = shuffle_questions(ds, cfg.seed)
     config = {
@@ -294,6 +305,10 @@ def _generation_parameters(prompter: Any, temperature: float) -> dict[str, Any] 
     return fn(temperature) if callable(fn) else None
 
 
+def _target_empty(sample: Any) -> bool:
+    return bool(sample.gt_empty) if sample.gt_empty is not None else not sample.load_mask().any()
+
+
 def score_text(
     text: str,
     image: np.ndarray,
@@ -303,20 +318,26 @@ def score_text(
     protocol: Any,
     segmenter: Any,
     style: str,
+    segment_native: bool = False,
 ) -> dict[str, Any]:
     """Parse one completion (model-space coordinates), segment ``image`` ((H, W, 3) uint8, any size) in the
     protocol's scoring space and compare with ``gt`` ((H, W) bool, same size as ``image``): the record
-    fields of the answer and of the masks, ``pred`` (the predicted mask, in the scoring space) included."""
+    fields of the answer and of the masks, ``pred`` (the predicted mask, in the scoring space) included.
+    ``segment_native``: segment at ``image``'s own size when the scoring space is larger (mask resized)."""
     protocol = get_protocol(protocol)
     parsed = parse_completion(text, style, model_size, policy=protocol.parse_policy)
     space = _score_space(image, model_size, protocol.resolution)
     gt_s = resize_mask(gt, space)
     t0 = time.perf_counter()
+    seg_space = space
+    if segment_native and space[0] * space[1] > image.shape[0] * image.shape[1]:
+        seg_space = (image.shape[1], image.shape[0])  # upsampling adds no detail; the mask is resized
     if parsed.instances:
-        img_s = resize_image(image, space)
-        # prompts are kept as written when scoring in model space (the released code hands them to SAM so)
-        prompts = parsed.instances if tuple(space) == tuple(model_size) else scale_prompts(parsed.instances, model_size, space)
-        pred = segmenter.segment(img_s, [prompts])[0]
+        img_s = resize_image(image, seg_space)
+        # prompts are kept as written when segmenting in model space (the released code hands them to SAM so)
+        prompts = (parsed.instances if tuple(seg_space) == tuple(model_size)
+                   else scale_prompts(parsed.instances, model_size, seg_space))
+        pred = resize_mask(segmenter.segment(img_s, [prompts])[0], space)
     else:
         pred = np.zeros_like(gt_s)
     seg_s = time.perf_counter() - t0
@@ -350,7 +371,8 @@ def score_sample(
             f"{sample.mask_path or sample.id}: mask {gt.shape} does not match image {image.shape[:2]}"
         )
     scored = score_text(
-        text, image, gt, model_size=model_size, protocol=protocol, segmenter=segmenter, style=cfg.style
+        text, image, gt, model_size=model_size, protocol=protocol, segmenter=segmenter, style=cfg.style,
+        segment_native=cfg.segment_native,
     )
     pred = scored.pop("pred")
     rec: dict[str, Any] = {

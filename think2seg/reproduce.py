@@ -1,7 +1,7 @@
 """Run the project's notebooks headless with papermill.
 
 >>> from think2seg.reproduce import run_notebook
->>> run_notebook("01", {"dataset": None, "split": "test"})          # doctest: +SKIP
+>>> run_notebook("01", {"data": None, "split": "test"})          # doctest: +SKIP
 PosixPath('reports/executed/01_dataset_exploration.ipynb')
 
 Notebooks live in ``notebooks/`` as jupytext percent scripts (``NN_name.py``, the source of truth) paired
@@ -83,3 +83,48 @@ def run_notebook(
         start_timeout=start_timeout,
     )
     return output_path
+
+
+def notebook_defaults(name_or_path: str | Path) -> dict[str, Any]:
+    """The literals of a notebook's ``parameters`` cell (``{name: value}``)."""
+    import ast
+
+    import jupytext
+
+    src = find_notebook(name_or_path)
+    nb = jupytext.read(src)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return {}
+    out: dict[str, Any] = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    out[target.id] = ast.literal_eval(node.value)
+    return out
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook cell raised: ``str()`` is one line with the error and the executed notebook's path."""
+
+    def __init__(self, name: str, error: BaseException, executed: Path) -> None:
+        ename = getattr(error, "ename", type(error).__name__)
+        evalue = str(getattr(error, "evalue", error)).strip().splitlines()
+        cell = getattr(error, "exec_count", None)
+        where = f"cell {cell}" if cell is not None else "before any cell ran"
+        super().__init__(f"{name}: {where} raised {ename}: {evalue[-1] if evalue else ''} "
+                         f"(executed notebook with the traceback: {executed})")
+        self.executed = executed
+
+
+def run_book(name: str, parameters: dict[str, Any], executed_dir: str | Path, cwd: str | Path | None = None) -> Path:
+    """:func:`run_notebook` that turns a failing cell into :class:`NotebookFailed` (the partial executed
+    copy stays on disk)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    out = Path(executed_dir) / f"{find_notebook(name).stem}.ipynb"
+    try:
+        return run_notebook(name, parameters, executed_dir=executed_dir, cwd=cwd, progress=True)
+    except PapermillExecutionError as e:
+        raise NotebookFailed(name, e, out) from e

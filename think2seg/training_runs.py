@@ -72,6 +72,11 @@ def trained_prompter_spec(output_dir: str | Path) -> tuple[str, str, dict[str, A
         raise FileNotFoundError(f"{cfg_file}: not a think2seg training output")
     t2s = json.loads(cfg_file.read_text())["think2seg"]
     start = t2s["model"]
+    from think2seg.prompters.tiny import ASSETS, SHIPPED
+
+    for name, (folder, _) in SHIPPED.items():  # a shipped policy is named by its spec
+        if out.resolve() == (ASSETS / folder).resolve():
+            return name, start, t2s
     if start == "tiny" or start.startswith("tiny:"):
         return f"tiny:{out}", start, t2s
     q = f"?template={t2s['template']}&image_size={t2s['image_size']}&style={t2s['style']}"

@@ -18,6 +18,10 @@ Spec grammar: ``KIND[:ARG][?key=value&key=value...]``.
   ``batch_size``, ``max_new_tokens``, ``template``, ``style``).
 - ``fixed`` -> :class:`think2seg.prompters.fixed.FixedPrompter`, the same prompts for every question
   (options ``box`` and ``points`` as comma-separated fractions of the image, ``style``, ``image_size``).
+- ``tiny-grpo``, ``tiny-grpo-segzero``, ``tiny-grpo-visionreasoner``, ``tiny-grpo-remotereasoner`` -> the
+  shipped GRPO policies (:data:`think2seg.prompters.tiny.SHIPPED`, same options as ``tiny``).
+- ``replay:RUN_DIR`` -> :class:`think2seg.prompters.replay.ReplayPrompter`, the completions an evaluation
+  run recorded (score the same answers under another protocol).
 - ``hf:PATH_OR_HUB_ID`` -> :class:`HFPrompter` (options: every keyword of its constructor, e.g.
   ``family``, ``image_size``, ``style``, ``template``, ``dtype``, ``device``, ``attn_implementation``,
   ``max_new_tokens``, ``trust_remote_code``, ``batch_size``, ``generation`` = ``checkpoint`` | ``authors``;
@@ -37,6 +41,7 @@ from typing import Any
 from think2seg.prompters.base import Prompter
 from think2seg.prompters.hf import FAMILIES, HFPrompter
 from think2seg.prompters.oracle import OraclePrompter, mask_to_instances
+from think2seg.prompters.tiny import SHIPPED
 from think2seg.specs import split_options
 
 __all__ = [
@@ -49,7 +54,8 @@ __all__ = [
     "parse_spec",
 ]
 
-KINDS = ("oracle", "tiny", "hf", "fixed", "vllm")
+KINDS = ("oracle", "tiny", "hf", "fixed", "vllm", "replay")
+
 
 
 def _value(key: str, raw: str) -> Any:
@@ -84,6 +90,8 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
     options: dict[str, Any] = {key: _value(key, raw) for key, raw in raw_options.items()}
     kind, _, arg = spec.partition(":")
     kind = kind.strip().lower()
+    if kind in SHIPPED and not arg:
+        return kind, None, options
     if kind not in KINDS:
         raise ValueError(f"unknown prompter kind {kind!r} in spec {spec!r}; choose one of {list(KINDS)}")
     return kind, (arg or None), options
@@ -100,12 +108,21 @@ def build_prompter(spec: str, **kwargs: Any) -> Prompter:
             from think2seg.prompters.fixed import FixedPrompter
 
             return FixedPrompter(**options)
-        if kind == "tiny":
+        if kind == "replay":
+            from think2seg.prompters.replay import ReplayPrompter
+
+            if arg is None:
+                raise ValueError("prompter spec 'replay:' needs an evaluation run directory")
+            return ReplayPrompter(arg)
+        if kind == "tiny" or kind in SHIPPED:
             from think2seg.prompters import tiny
 
+            spec = f"tiny:{arg}" if arg else kind
             if not options:
-                return tiny.from_spec("tiny" if arg is None else f"tiny:{arg}")
-            return tiny.TinyPrompter(arg, **options)
+                return tiny.from_spec(spec)
+            p = tiny.TinyPrompter(tiny.shipped_dir(kind) if kind in SHIPPED else arg, **options)
+            p.name = spec
+            return p
         if arg is None:
             raise ValueError(
                 f"prompter spec '{kind}:' needs a local directory or a hub id, e.g. {kind}:/ckpt/qwen2.5-vl-3b"

@@ -26,11 +26,18 @@ from typing import Any
 from think2seg.model_dirs import check_model_dir
 from think2seg.prompters.hf import META_FILE, HFPrompter, read_meta
 
-__all__ = ["ASSET_DIR", "META_FILE", "TinyPrompter", "check_checkpoint", "from_spec", "load_tiny", "read_meta"]
+__all__ = ["ASSET_DIR", "META_FILE", "SHIPPED", "TinyPrompter", "check_checkpoint", "from_spec", "load_tiny", "read_meta", "shipped_dir"]
 
 log = logging.getLogger(__name__)
 
-ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny_prompter"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSET_DIR = ASSETS / "tiny_prompter"
+SHIPPED = {  # prompter spec -> (asset folder, reward scheme it was trained with); `think2seg ship-policies`
+    "tiny-grpo": ("tiny_grpo", "think2seg"),
+    "tiny-grpo-segzero": ("tiny_grpo_segzero", "segzero"),
+    "tiny-grpo-visionreasoner": ("tiny_grpo_visionreasoner", "visionreasoner"),
+    "tiny-grpo-remotereasoner": ("tiny_grpo_remotereasoner", "remotereasoner"),
+}
 REBUILD_HINT = "think2seg warmstart --config configs/warmstart.yaml --out think2seg/assets/tiny_prompter"
 
 
@@ -105,10 +112,25 @@ class TinyPrompter(HFPrompter):
         self.name = "tiny" if path is None else f"tiny:{ckpt}"
 
 
+def shipped_dir(name: str) -> Path:
+    """The asset folder of a shipped GRPO policy (``tiny-grpo``, ``tiny-grpo-segzero``, ...)."""
+    if name not in SHIPPED:
+        raise ValueError(f"unknown shipped policy {name!r}; one of {', '.join(SHIPPED)}")
+    path = ASSETS / SHIPPED[name][0]
+    if not path.is_dir():
+        raise FileNotFoundError(f"shipped policy {name!r}: {path} is missing (rebuild: think2seg ship-policies)")
+    return path
+
+
 def from_spec(spec: str) -> TinyPrompter:
-    """``"tiny"`` -> the shipped checkpoint; ``"tiny:/path"`` -> that checkpoint dir."""
+    """``"tiny"`` -> the shipped warm start; ``"tiny-grpo[-SCHEME]"`` -> a shipped GRPO policy;
+    ``"tiny:/path"`` -> that checkpoint dir."""
     if spec == "tiny":
         return TinyPrompter()
+    if spec in SHIPPED:
+        p = TinyPrompter(shipped_dir(spec))
+        p.name = spec
+        return p
     if spec.startswith("tiny:"):
         path = spec[len("tiny:") :]
         if not path:

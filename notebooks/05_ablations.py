@@ -1,0 +1,89 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 — Ablations: Tables 4, 5, 6 and Fig. 4
+#
+# **Table 4**, the LVLM prompter: every prompter of `lvlm_prompters` that exists here is measured; the others
+# are listed with what they need. **Table 5**, SAM2 size: parameters, image-encoder milliseconds (one pass,
+# Fig. 4's image) and peak memory per size, measured with random weights (`sam2:<size>:random`: these are
+# properties of the architecture); quality (gIoU, cIoU with `quality_prompter`) for each size whose
+# checkpoint is found, and for GrabCut beside them. **Fig. 4**: one image segmented by each segmenter (with
+# random weights the SAM2 masks are meaningless: the panels say so). **Table 6**, the prompt combination:
+# each prompter of `style_prompters` answering in each of the five styles.
+
+# %% tags=["parameters"]
+data = None  # FORMAT:DIR; None: the default SynthEarth
+lvlm_prompters = {
+    "LLaVA-1.5-7B": "hf:/models/llava-1.5-7b-hf",
+    "InternVL3-2B": "hf:/models/InternVL3-2B-hf?image_size=896",
+    "InternVL3-8B": "hf:/models/InternVL3-8B-hf?image_size=896",
+    "Qwen2.5-VL-3B": "hf:/models/Qwen2.5-VL-3B-Instruct",
+    "Qwen2.5-VL-7B": "hf:/models/Qwen2.5-VL-7B-Instruct",
+    "tiny Qwen2.5-VL warm start": "tiny",
+    "tiny Qwen2.5-VL + GRPO (think2seg)": "tiny-grpo",
+}
+sam2_sizes = ["tiny", "small", "base+", "large"]
+quality_prompter = {  # one label: spec, the prompts behind the quality columns of Table 5
+    "oracle (whole mask)": "oracle:whole?image_size=256",
+}
+style_prompters = {
+    "oracle (components)": "oracle?image_size=256",
+    "tiny warm start": "tiny",
+    "GRPO think2seg": "tiny-grpo",
+}
+styles = ["bbox", "2pos", "bbox+2pos", "bbox+4pos", "bbox+2pos+2neg"]
+splits = ["val", "test"]
+segmenter = "grabcut"
+protocol = "authors"
+question_kind = "implicit"  # None for datasets without kinds (EarthReason)
+limit = 24
+published = False  # add the paper's figures as rows (paper profile)
+runs_dir = "runs/05_ablations"
+reports_dir = "reports"
+
+# %%
+from think2seg import ablations as ab
+from think2seg.reports import save_table
+
+# %% [markdown]
+# ## Table 4 — the LVLM prompter
+
+# %%
+t4 = ab.table4(lvlm_prompters, runs_dir, data=data, splits=splits, segmenter=segmenter, protocol=protocol,
+               question_kind=question_kind, limit=limit, published=published)
+save_table(t4, "05_table4_lvlm_prompter", reports_dir)
+t4
+
+# %% [markdown]
+# ## Table 5 — SAM2 size (and GrabCut), Fig. 4
+
+# %%
+t5, fig4_masks = ab.table5(sam2_sizes, runs_dir, data=data, prompter=quality_prompter, splits=splits,
+                           protocol=protocol, question_kind=question_kind, limit=limit, published=published)
+save_table(t5, "05_table5_sam2_size", reports_dir)
+t5
+
+# %%
+fig = ab.figure4(fig4_masks, out=f"{reports_dir}/figures/05_fig4_segmenter_sizes.png")
+
+# %% [markdown]
+# ## Table 6 — the prompt combination
+
+# %%
+t6 = ab.table6(style_prompters, runs_dir, styles=styles, data=data, splits=splits, segmenter=segmenter,
+               protocol=protocol, question_kind=question_kind, limit=limit, published=published)
+save_table(t6, "05_table6_prompt_combination", reports_dir)
+t6
