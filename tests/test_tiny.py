@@ -212,7 +212,7 @@ def test_shipped_checkpoint_gives_parseable_output(tmp_path):
     assert "storage tanks" in parse_completion(outs[0][0]).think  # the category is copied into <think>
 
 
-@pytest.mark.parametrize("name", ["warmstart", "warmstart_think"])
+@pytest.mark.parametrize("name", ["warmstart", "warmstart_think", "warmstart_think224"])
 def test_warmstart_configs_load(name):
     from pathlib import Path
 
@@ -226,6 +226,12 @@ def test_warmstart_configs_load(name):
         from think2seg.prompts import TEXT_FIRST
 
         assert cfg.template in TEXT_FIRST
+    if name == "warmstart_think224":  # the 112 px answer-side recipe at 224 px, nothing else changed
+        from dataclasses import asdict
+
+        think = load_config(str(Path(__file__).parents[1] / "configs" / "warmstart_think.yaml"), {"sft_steps": 7})
+        changed = {k for k, v in asdict(cfg).items() if asdict(think)[k] != v}
+        assert changed == {"image_size", "vision_batch", "threads", "eval_n"} and cfg.image_size == 224
 
 
 def test_warmstart_config_typo_is_named(tmp_path):
