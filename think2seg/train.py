@@ -87,6 +87,11 @@ class Think2SegArgs:
         default="lenient",
         metadata={"help": "answer parsing of the think2seg reward: lenient | released-train | released-test"},
     )
+    loss_tokens: str = field(
+        default="completion",
+        metadata={"help": "completion (every generated token, the paper) | think (only the <think> span "
+                  "carries the policy loss; think2seg.loss_tokens)"},
+    )
     freeze_vision: bool = field(default=False, metadata={"help": "freeze the vision tower"})
     lora_r: int = field(default=0, metadata={"help": "LoRA rank (0 = full fine-tuning)"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
@@ -193,8 +198,8 @@ def build_train_dataset(
 def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
     """A ready ``GRPOTrainer`` (model, processor, dataset, rewards) from the two config objects."""
     from transformers import AutoProcessor
-    from trl import GRPOTrainer
 
+    from think2seg.loss_tokens import trainer_class
     from think2seg.rewards import build_reward_funcs
     from think2seg.train_setup import attention_fallback, check_saved_pixels, pin_image_processor
 
@@ -244,7 +249,7 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
             exclude_modules=r".*visual.*|.*vision.*",
             task_type="CAUSAL_LM",
         )
-    trainer = GRPOTrainer(
+    trainer = trainer_class(t2s.loss_tokens)(
         model=model_path,
         reward_funcs=funcs,
         args=cfg,
@@ -317,7 +322,10 @@ def check_args(t2s: Think2SegArgs) -> None:
     from think2seg.segmenters import parse_segmenter_spec, resolve_sam2_checkpoint
 
     resolve_model(t2s.model)
-    for option, check in (("--data", check_spec), ("--segmenter", parse_segmenter_spec)):
+    from think2seg.loss_tokens import check_loss_tokens
+
+    for option, check in (("--data", check_spec), ("--segmenter", parse_segmenter_spec),
+                          ("--loss_tokens", check_loss_tokens)):
         try:
             check(getattr(t2s, option[2:]))
         except ValueError as e:
