@@ -122,3 +122,18 @@ def test_rrsisd_errors(synth_formats, tmp_path):
     (root / "rrsisd" / "refs(unc).p").write_bytes(b"garbage")
     with pytest.raises(DataError, match=r"refs\(unc\).p: unreadable annotations"):
         load_dataset(f"rrsisd:{root}", "train")
+
+
+@pytest.mark.parametrize("kind,expect", [(None, None), ("all", None), ("ALL", None), ("any", None), ("", None),
+                                         ("implicit", "implicit"), (" Explicit ", "explicit")])
+def test_question_kind_accepted(kind, expect):
+    from think2seg.data.dataset import check_question_kind
+
+    assert check_question_kind(kind) == expect
+
+
+def test_question_kind_all_keeps_every_question_and_typo_is_named(synth_root):
+    every = load_dataset(str(synth_root), "val", questions="all")
+    assert len(load_dataset(str(synth_root), "val", questions="all", question_kind="all")) == len(every) > 0
+    with pytest.raises(ValueError, match="question_kind='implict'"):
+        load_dataset(str(synth_root), "val", question_kind="implict")

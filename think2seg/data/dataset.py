@@ -79,6 +79,20 @@ class Issues:
         self.warnings.append((str(path), problem))
 
 
+QUESTION_KINDS = ("implicit", "explicit")
+
+
+def check_question_kind(kind: str | None) -> str | None:
+    """``implicit`` | ``explicit`` | None; ``all`` (or ``any``, ``none``, "") means no filter. ValueError
+    naming the option for anything else."""
+    if kind is None or str(kind).strip().lower() in ("all", "any", "none", ""):
+        return None
+    k = str(kind).strip().lower()
+    if k not in QUESTION_KINDS:
+        raise ValueError(f"question_kind={kind!r}: expected one of {QUESTION_KINDS} or 'all'")
+    return k
+
+
 def pick_questions(
     entry: Entry, policy: str, seed: int, kind: str | None
 ) -> list[int]:
@@ -202,6 +216,7 @@ def build(
     """Samples from entries under the question policy (see module docstring)."""
     if questions not in QUESTION_POLICIES:
         raise ValueError(f"questions={questions!r}: expected one of {QUESTION_POLICIES}")
+    question_kind = check_question_kind(question_kind)
     if question_kind is not None and entries and not any(e.kinds for e in entries):
         raise data_error(root, f"question_kind={question_kind!r} needs question kinds, which only SynthEarth "
                          "data records; this dataset has none", "no_kinds")
