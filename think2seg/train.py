@@ -123,7 +123,7 @@ class Think2SegArgs:
 def resolve_model(spec: str) -> tuple[str, dict[str, Any]]:
     """Model spec -> (path or hub id, its prompter metadata: template / style / image_size, read from a
     local checkpoint's ``think2seg_prompter.json``)."""
-    from think2seg.prompters.hf import read_meta
+    from think2seg.prompters.families import read_meta
 
     if spec == "tiny" or spec.startswith("tiny:"):
         from think2seg.prompters.tiny import check_checkpoint
@@ -269,11 +269,11 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
 
 
 def _family_size(model_path: str) -> int:
-    """The input size of the model's family (:data:`think2seg.prompters.hf.FAMILIES`), else 840."""
+    """The input size of the model's family (:data:`think2seg.prompters.families.FAMILIES`), else 840."""
     from transformers import AutoConfig
 
     from think2seg.geometry import DEFAULT_MODEL_SIZE
-    from think2seg.prompters.hf import FAMILIES
+    from think2seg.prompters.families import FAMILIES
 
     model_type = AutoConfig.from_pretrained(model_path).model_type
     return next((f.image_size for f in FAMILIES.values() if model_type in f.model_types), DEFAULT_MODEL_SIZE)

@@ -65,18 +65,24 @@ each (path, dtype, device, attention) combination.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from think2seg.errors import ModelNotFoundError
 from think2seg.geometry import as_size
 from think2seg.model_dirs import check_model_dir, looks_local, read_model_type
+from think2seg.prompters.families import (  # noqa: F401  (re-exported: the family registry's old home)
+    FAMILIES,
+    META_FILE,
+    Family,
+    family_of_model_type,
+    read_meta,
+    resolve_family,
+)
 from think2seg.prompts import DEFAULT_STYLE, PromptStyle, build_messages, get_style
 from think2seg.types import Sample
 
@@ -98,75 +104,7 @@ AUTHORS_GENERATION = {
 }
 
 
-@dataclass(frozen=True)
-class Family:
-    name: str
-    model_types: tuple[str, ...]
-    model_class: str
-    image_size: int
-
-
-FAMILIES: dict[str, Family] = {
-    f.name: f
-    for f in (
-        Family("qwen2.5-vl", ("qwen2_5_vl",), "Qwen2_5_VLForConditionalGeneration", 840),
-        Family("qwen2-vl", ("qwen2_vl",), "Qwen2VLForConditionalGeneration", 840),
-        Family("internvl3", ("internvl",), "InternVLForConditionalGeneration", 896),
-        Family("llava", ("llava",), "LlavaForConditionalGeneration", 336),
-    )
-}
-_ALIASES = {
-    "qwen25vl": "qwen2.5-vl",
-    "qwen2_5_vl": "qwen2.5-vl",
-    "qwen": "qwen2.5-vl",
-    "qwen2vl": "qwen2-vl",
-    "qwen2_vl": "qwen2-vl",
-    "internvl": "internvl3",
-    "llava15": "llava",
-    "llava-1.5": "llava",
-}
-
-META_FILE = "think2seg_prompter.json"  # template / style / image_size a checkpoint was trained with
-
 _CACHE: dict[tuple, tuple[Any, Any]] = {}  # (path, family, dtype, device, attn, remote) -> (model, processor)
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """A checkpoint's ``think2seg_prompter.json`` (written by ``think2seg train`` and the warm start:
-    ``template``, ``style``, ``image_size``...), or ``{}``."""
-    f = Path(path) / META_FILE
-    if not f.is_file():
-        return {}
-    try:
-        return json.loads(f.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{f} is not valid JSON: {e}") from e
-
-
-def resolve_family(family: str) -> Family:
-    """A family by name or alias (``qwen2.5-vl``, ``qwen2_5_vl``, ``internvl3``, ``internvl``, ``llava``...)."""
-    key = family.strip().lower()
-    key = _ALIASES.get(key, _ALIASES.get(key.replace(".", "").replace("-", ""), key))
-    if key not in FAMILIES:
-        raise ValueError(f"unknown LVLM family {family!r} (option family=); choose one of {sorted(FAMILIES)}")
-    return FAMILIES[key]
-
-
-def family_of_model_type(model_type: str | None, source: str) -> Family:
-    for fam in FAMILIES.values():
-        if model_type in fam.model_types:
-            return fam
-    hint = ""
-    if model_type == "internvl_chat":
-        hint = (
-            " This is a remote-code InternVL checkpoint; use the transformers-native '-hf' variant "
-            "(e.g. OpenGVLab/InternVL3-2B-hf)."
-        )
-    raise ValueError(
-        f"{source}: config.json has model_type {model_type!r}, which is none of the supported families "
-        f"{sorted(FAMILIES)}.{hint} Force one with family= (spec 'hf:PATH?family=NAME') if the "
-        "architecture is compatible."
-    )
 
 
 def _torch_dtype(dtype: Any, device: str):

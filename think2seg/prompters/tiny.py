@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from think2seg.model_dirs import check_model_dir
-from think2seg.prompters.hf import META_FILE, HFPrompter, read_meta
+from think2seg.prompters.families import META_FILE, read_meta
+from think2seg.prompters.hf import HFPrompter
 
 __all__ = ["ASSET_DIR", "META_FILE", "SHIPPED", "TinyPrompter", "check_checkpoint", "from_spec", "load_tiny", "read_meta", "shipped_dir"]
 
