@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from think2seg.malformed import BoxFillSegmenter
 from think2seg.parsing import POLICIES, parse_completion
 from think2seg.rewards import REWARD_WEIGHTS, build_reward_funcs, think2seg_rewards
+from think2seg.segmenters.boxfill import BoxFillSegmenter
 
 SIZE = 100
 IMG = Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8))

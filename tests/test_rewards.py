@@ -19,7 +19,7 @@ from think2seg.rewards import (
 from think2seg.types import Instance
 
 
-class BoxFillSegmenter:
+class SpyBoxFill:
     name = "boxfill"
 
     def __init__(self):
@@ -89,14 +89,14 @@ def test_reward_table(name):
     assert think_format_reward([text]) == [fmt]
     assert JsonFormatReward()([text], **kw) == [js]
     assert JsonFormatReward(empty_json_ok_on_target=True)([text], **kw) == [js_quirk]
-    assert MaskIoUReward(BoxFillSegmenter())([text], **kw) == [pytest.approx(iou)]
+    assert MaskIoUReward(SpyBoxFill())([text], **kw) == [pytest.approx(iou)]
 
 
 def test_conversational_completions_and_weights():
     text = ans((0, 0, 9, 9))
     conv = [[{"role": "assistant", "content": text}]]
     assert think_format_reward(conv) == [1.0]
-    funcs = think2seg_rewards(BoxFillSegmenter())
+    funcs = think2seg_rewards(SpyBoxFill())
     totals = [
         sum(w * f(conv, image=[IMG], gt_mask=[GT])[0] for w, f in zip(REWARD_WEIGHTS, funcs, strict=False))
     ]
@@ -104,7 +104,7 @@ def test_conversational_completions_and_weights():
 
 
 def test_one_embedding_per_image_per_group():
-    fake = BoxFillSegmenter()
+    fake = SpyBoxFill()
     seg = MaskIoUReward(fake)
     img2 = Image.fromarray(np.full((SIZE, SIZE, 3), 7, np.uint8))
     G = 6
@@ -116,7 +116,7 @@ def test_one_embedding_per_image_per_group():
 
 
 def test_shared_parser_parses_each_batch_once():
-    _, fmt, iou = think2seg_rewards(BoxFillSegmenter())
+    _, fmt, iou = think2seg_rewards(SpyBoxFill())
     parser = fmt._parse
     assert iou._parse is parser
     batch = [ans((0, 0, 9, 9)), '<think>t</think><answer>[{"bbox_2d": [1, 2]}]</answer>']
@@ -135,7 +135,7 @@ def test_parser_style_must_match():
     from think2seg.rewards import BatchParser
 
     with pytest.raises(ValueError, match="style"):
-        MaskIoUReward(BoxFillSegmenter(), style="bbox", parser=BatchParser("bbox+2pos"))
+        MaskIoUReward(SpyBoxFill(), style="bbox", parser=BatchParser("bbox+2pos"))
 
 
 def test_gt_mask_from_path_and_rle(tmp_path):
@@ -145,20 +145,20 @@ def test_gt_mask_from_path_and_rle(tmp_path):
     Image.fromarray((GT * 255).astype(np.uint8)).save(p)
     rle = mask_utils.encode(np.asfortranarray(GT.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode()
-    r = MaskIoUReward(BoxFillSegmenter())
+    r = MaskIoUReward(SpyBoxFill())
     text = ans((0, 0, 4, 9))
     assert r([text, text], image=[IMG, IMG], gt_mask=[str(p), rle]) == [pytest.approx(0.5)] * 2
 
 
 def test_missing_columns_named():
     with pytest.raises(ValueError, match="'image' and 'gt_mask'"):
-        MaskIoUReward(BoxFillSegmenter())(["x"])
+        MaskIoUReward(SpyBoxFill())(["x"])
 
 
 def test_iou_distribution_is_logged():
     logged = {}
     text = ans((0, 0, 4, 9))
-    MaskIoUReward(BoxFillSegmenter())(
+    MaskIoUReward(SpyBoxFill())(
         [text, ans((0, 0, 9, 9))], image=[IMG, IMG], gt_mask=[GT, GT], log_metric=lambda k, v: logged.setdefault(k, v)
     )
     assert logged["iou/median"] == pytest.approx(0.75)

@@ -8,8 +8,8 @@ import pytest
 
 from think2seg.cli import main
 from think2seg.evaluate import EvalConfig, evaluate, read_records, score_completions
-from think2seg.malformed import BoxFillSegmenter
 from think2seg.prompts import format_answer
+from think2seg.segmenters.boxfill import BoxFillSegmenter
 from think2seg.types import Instance
 
 SIZE = 40

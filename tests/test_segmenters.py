@@ -35,6 +35,8 @@ from think2seg.types import Instance
     [
         ("grabcut", "grabcut", None, None, "grabcut"),
         (" GrabCut ", "grabcut", None, None, "grabcut"),
+        ("boxfill", "boxfill", None, None, "boxfill"),
+        ("BoxFill ", "boxfill", None, None, "boxfill"),
         ("sam2", "sam2", "small", None, "sam2:small"),
         ("sam2:", "sam2", "small", None, "sam2:small"),
         ("sam2:t", "sam2", "tiny", None, "sam2:tiny"),
@@ -60,6 +62,7 @@ def test_parse_segmenter_spec(text, backend, size, checkpoint, canonical):
         ("sam3", ["sam3", "grabcut"]),
         ("sam2:huge", ["huge", "tiny, small, base+, large"]),
         ("grabcut:5", ["grabcut", "no size"]),
+        ("boxfill:small", ["boxfill", "no size"]),
     ],
 )
 def test_parse_segmenter_spec_errors(text, words):
@@ -302,3 +305,35 @@ def test_grabcut_never_crashes_and_keeps_definite_seeds(inst):
             assert not mask[y, x]
     if not inst.positive and inst.box is None:
         assert not mask.any()
+
+
+# ----------------------------------------------------------------------------------------------- boxfill
+@pytest.mark.parametrize(
+    "prompts, pixels, inside, outside",
+    [
+        ([Instance(box=(1, 2, 3, 5))], 12, [(1, 2), (3, 5)], [(4, 5), (3, 6)]),  # inclusive corners, (x, y)
+        ([Instance(box=(3, 5, 1, 2))], 12, [(1, 2), (3, 5)], [(0, 0)]),  # corners sorted
+        ([Instance(box=(-4, -4, 1, 1))], 4, [(0, 0), (1, 1)], [(2, 2)]),  # clipped to the image
+        ([Instance(box=(20, 20, 30, 30))], 0, [], [(9, 9)]),  # wholly outside: nothing
+        ([Instance(positive=[(2, 2), (4, 3)])], 6, [(2, 2), (4, 3)], [(5, 3)]),  # no box: the points' rectangle
+        ([Instance(box=(0, 0, 1, 1)), Instance(box=(8, 8, 9, 9))], 8, [(0, 0), (9, 9)], [(5, 5)]),  # union
+        ([Instance(box=(0, 0, 9, 9), negative=[(5, 5)])], 100, [(5, 5)], []),  # negatives ignored
+        ([], 0, [], [(0, 0)]),
+    ],
+)
+def test_boxfill_table(prompts, pixels, inside, outside):
+    m = build_segmenter("boxfill").segment(np.zeros((10, 10, 3), np.uint8), [prompts])[0]
+    assert m.shape == (10, 10) and m.dtype == bool and int(m.sum()) == pixels
+    assert all(m[y, x] for x, y in inside) and not any(m[y, x] for x, y in outside)
+
+
+def test_boxfill_big_box_pays_only_its_overlap():
+    """The reason to train with it: a near-whole-image box scores the target's share of the image."""
+    from think2seg.metrics import record, sample_iou
+
+    gt = np.zeros((100, 100), bool)
+    gt[10:20, 10:20] = True
+    seg = build_segmenter("boxfill")
+    tight, big = seg.segment(np.zeros((100, 100, 3), np.uint8), [[Instance(box=(10, 10, 19, 19))],
+                                                                  [Instance(box=(0, 0, 99, 99))]])
+    assert sample_iou(record(tight, gt)) == 1.0 and sample_iou(record(big, gt)) == pytest.approx(0.01)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from think2seg.parsing import POLICIES
+from think2seg.segmenters.boxfill import BoxFillSegmenter
 
 SIZE = 128
 
@@ -107,34 +108,6 @@ def malformed_mix(n: int = 1000, seed: int = 0) -> list[tuple[str, np.ndarray, s
         name = rng.choice(names)
         out.append((MUTATIONS[name](objs, rng), mask, name))
     return out
-
-
-class BoxFillSegmenter:
-    """Mask = union of the instances' boxes (inclusive, clipped; corners sorted); a box-less instance fills
-    the box of its points. A stand-in for SAM's answer to a box prompt that needs no weights."""
-
-    name = "boxfill"
-
-    def segment(self, image: np.ndarray, prompt_sets: Sequence[Sequence[Any]]) -> list[np.ndarray]:
-        h, w = image.shape[:2]
-        out = []
-        for ps in prompt_sets:
-            m = np.zeros((h, w), bool)
-            for inst in ps:
-                pts = [(b[0], b[1], b[2], b[3]) for b in [inst.box] if b is not None] or [
-                    (
-                        min(p[0] for p in inst.positive),
-                        min(p[1] for p in inst.positive),
-                        max(p[0] for p in inst.positive),
-                        max(p[1] for p in inst.positive),
-                    )
-                ]
-                x1, y1, x2, y2 = pts[0]
-                x1, x2 = sorted((int(round(x1)), int(round(x2))))
-                y1, y2 = sorted((int(round(y1)), int(round(y2))))
-                m[max(0, y1) : max(0, y2 + 1), max(0, x1) : max(0, x2 + 1)] = True
-            out.append(m)
-        return out
 
 
 def policy_effects(

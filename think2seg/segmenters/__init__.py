@@ -31,7 +31,7 @@ from think2seg.segmenters.checkpoints import (
     find_sam2_checkpoints,
     resolve_sam2_checkpoint,
 )
-from think2seg.segmenters.spec import SAM2_SIZES, SegmenterSpec, parse_segmenter_spec
+from think2seg.segmenters.spec import SAM2_SIZES, WEIGHTLESS, SegmenterSpec, parse_segmenter_spec
 
 if TYPE_CHECKING:
     from think2seg.segmenters.grabcut import GrabCutSegmenter
@@ -70,7 +70,7 @@ def build_segmenter(spec: str | SegmenterSpec, device: str | None = None) -> Seg
     the model itself loads on first use).
     """
     parsed = spec if isinstance(spec, SegmenterSpec) else parse_segmenter_spec(spec)
-    if parsed.backend == "grabcut":
+    if parsed.backend in WEIGHTLESS:
         key = (str(parsed), "cpu")
     else:
         from think2seg.segmenters.sam2 import default_device
@@ -89,6 +89,10 @@ def build_segmenter(spec: str | SegmenterSpec, device: str | None = None) -> Seg
                 from think2seg.segmenters.grabcut import GrabCutSegmenter
 
                 seg = GrabCutSegmenter()
+            elif parsed.backend == "boxfill":
+                from think2seg.segmenters.boxfill import BoxFillSegmenter
+
+                seg = BoxFillSegmenter()
             else:
                 from think2seg.segmenters.sam2 import SAM2Segmenter
 

@@ -1,6 +1,7 @@
 """Segmenter spec strings: one text names a backend, its size and its weights, everywhere.
 
     grabcut                      weightless OpenCV GrabCut (the embedded default)
+    boxfill                      the prompt's box as the mask (no image used; benchmarks, training)
     sam2                         = sam2:small (the paper's SAM2.1 Hiera-S), checkpoint found by name
     sam2:<size>                  checkpoint found in $THINK2SEG_SAM2_DIR or ./checkpoints (official names)
     sam2:<size>:random           RANDOM weights of the real model: tests and benchmarks only
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RANDOM = "random"
-BACKENDS = ("grabcut", "sam2")
+BACKENDS = ("grabcut", "boxfill", "sam2")
+WEIGHTLESS = ("grabcut", "boxfill")
 DEFAULT_SAM2_SIZE = "small"
 
 # size -> (hydra config inside the sam2 package, official checkpoint file name)
@@ -41,7 +43,7 @@ _SIZE_ALIASES = {
     "l": "large",
 }
 SPEC_HELP = (
-    "segmenter spec: 'grabcut', 'sam2', 'sam2:<size>', 'sam2:<size>:random' or 'sam2:<size>:<checkpoint>' "
+    "segmenter spec: 'grabcut', 'boxfill', 'sam2', 'sam2:<size>', 'sam2:<size>:random' or 'sam2:<size>:<checkpoint>' "
     f"with <size> one of {', '.join(SAM2_SIZES)}"
 )
 
@@ -71,10 +73,10 @@ def parse_segmenter_spec(spec: str) -> SegmenterSpec:
     backend = parts[0].strip().lower()
     if backend not in BACKENDS:
         raise ValueError(f"unknown segmenter backend {parts[0]!r} in spec {spec!r}; expected a {SPEC_HELP}")
-    if backend == "grabcut":
+    if backend in WEIGHTLESS:
         if len(parts) > 1:
-            raise ValueError(f"segmenter 'grabcut' takes no size or checkpoint (got {spec!r})")
-        return SegmenterSpec("grabcut")
+            raise ValueError(f"segmenter {backend!r} takes no size or checkpoint (got {spec!r})")
+        return SegmenterSpec(backend)
     size = parts[1].strip().lower() if len(parts) > 1 and parts[1].strip() else DEFAULT_SAM2_SIZE
     size = _SIZE_ALIASES.get(size, size)
     if size not in SAM2_SIZES:
