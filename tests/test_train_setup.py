@@ -128,3 +128,30 @@ def test_lora_run_is_evaluated_as_hf_output_dir(tiny_policy, synth_root, tmp_pat
                             segmenter="grabcut", limit=2, out=str(tmp_path / "ev")), progress=False)
     cfg = json.loads((tmp_path / "ev" / "config.json").read_text())
     assert m["n"] == 2 and cfg["result_options"]["image_size"] == [56, 56]
+
+
+@pytest.mark.parametrize("extra,expect", [((), "grabcut"), (("--segmenter", "boxfill"), "boxfill"),
+                                          (("--segmenter", "boxfill", "--eval_segmenter", "grabcut"), "grabcut")])
+def test_eval_segmenter_defaults_to_the_training_one(tiny_policy, synth_root, tmp_path, extra, expect):
+    from think2seg.train import check_args
+    from think2seg.train_eval import eval_segmenter_of
+
+    t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", *extra))
+    check_args(t2s)
+    assert eval_segmenter_of(t2s) == expect
+
+
+def test_bad_eval_segmenter_is_one_line_naming_the_option(tiny_policy, synth_root, tmp_path, monkeypatch):
+    from think2seg.errors import UserError
+    from think2seg.train import check_args
+
+    t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", "--eval_segmenter", "sam3"))
+    with pytest.raises(UserError, match="^--eval_segmenter: unknown segmenter backend 'sam3'"):
+        check_args(t2s)
+    monkeypatch.setenv("THINK2SEG_SAM2_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", "--eval_segmenter", "sam2:small"))
+    from think2seg.segmenters import CheckpointNotFoundError
+
+    with pytest.raises(CheckpointNotFoundError):  # resolved before any model loads
+        check_args(t2s)

@@ -76,6 +76,11 @@ class Think2SegArgs:
     segmenter: str = field(
         default="grabcut", metadata={"help": "segmenter spec: grabcut | sam2:small | sam2:small:/ckpt"}
     )
+    eval_segmenter: str | None = field(
+        default=None,
+        metadata={"help": "segmenter of the held-out evaluations (default: --segmenter); e.g. train on boxfill, "
+                  "evaluate on grabcut"},
+    )
     reward: str = field(
         default="think2seg", metadata={"help": "think2seg | segzero | visionreasoner | remotereasoner"}
     )
@@ -325,14 +330,16 @@ def check_args(t2s: Think2SegArgs) -> None:
     from think2seg.loss_tokens import check_loss_tokens
 
     for option, check in (("--data", check_spec), ("--segmenter", parse_segmenter_spec),
+                          ("--eval_segmenter", lambda v: v is None or parse_segmenter_spec(v)),
                           ("--loss_tokens", check_loss_tokens)):
         try:
             check(getattr(t2s, option[2:]))
         except ValueError as e:
             raise UserError(f"{option}: {e}") from e
-    seg = parse_segmenter_spec(t2s.segmenter)
-    if seg.backend == "sam2" and not seg.random:
-        resolve_sam2_checkpoint(seg.size, seg.checkpoint)
+    for spec in {t2s.segmenter, t2s.eval_segmenter or t2s.segmenter}:
+        seg = parse_segmenter_spec(spec)
+        if seg.backend == "sam2" and not seg.random:
+            resolve_sam2_checkpoint(seg.size, seg.checkpoint)
 
 
 def train(t2s: Think2SegArgs, cfg: Any) -> Any:

@@ -28,6 +28,11 @@ from typing import Any
 from transformers import TrainerCallback
 
 
+def eval_segmenter_of(t2s: Any) -> str:
+    """The segmenter spec of held-out evaluations: ``eval_segmenter`` when set, else the training one."""
+    return getattr(t2s, "eval_segmenter", None) or t2s.segmenter
+
+
 class EvalCallback(TrainerCallback):
     def __init__(self, t2s: Any) -> None:
         self.t2s = t2s
@@ -58,14 +63,14 @@ class EvalCallback(TrainerCallback):
         if self._segmenter is None:
             from think2seg.segmenters import build_segmenter
 
-            self._segmenter = build_segmenter(t2s.segmenter)  # the rewards' instance (this rank's GPU)
+            self._segmenter = build_segmenter(eval_segmenter_of(t2s))  # the rewards' instance when the same
         out = Path(args.output_dir) / "evals" / f"step-{state.global_step}"
         cfg = EvalConfig(
             data=t2s.data,
             out=str(out),
             split=t2s.eval_split,
             prompter=f"live@{state.global_step}",
-            segmenter=t2s.segmenter,
+            segmenter=eval_segmenter_of(t2s),
             style=t2s.style,
             protocol="authors",
             questions="all",
