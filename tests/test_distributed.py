@@ -86,7 +86,7 @@ def _budget_worker(rank: int, world: int, rdv: str, out: str) -> None:
     import torch.distributed as td
     from transformers import TrainerControl
 
-    from think2seg.train import TimeBudgetCallback
+    from think2seg.train_stop import TimeBudgetCallback
 
     td.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=world)
     results = {}

@@ -144,3 +144,31 @@ def test_two_process_cpu_run(tiny_policy, synth_root, tmp_path):
     ev = out / "evals" / "step-1"
     assert json.loads((ev / "config.json").read_text())["world_size"] == 2
     assert len(read_records(ev / "records.jsonl")) == 3 and not list(ev.glob("records.part-*"))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_after_the_step_and_saves(tiny_policy, synth_root, tmp_path):
+    """A run killed with SIGTERM (a scheduler's pre-emption, `kill`) ends like a finished run with fewer
+    steps: final model, trainer_state and think2seg_done.json saying why; exit status 0."""
+    import signal
+    import time
+
+    out = tmp_path / "sig"
+    log = tmp_path / "train.log"
+    cmd = [sys.executable, "-m", "think2seg.train",
+           *_args(tiny_policy, synth_root, out, 10_000, "--save_steps", "100000", "--logging_steps", "1")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 240
+        while "'loss'" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)  # wait until optimizer steps are being logged
+        assert proc.poll() is None, log.read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=240) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "SIGTERM received: stopping after the current step" in text
+    done = json.loads((out / "think2seg_done.json").read_text())
+    assert done["stopped_by"] == "SIGTERM" and 1 <= done["global_step"] < 10_000
+    assert (out / "model.safetensors").is_file() and (out / "trainer_state.json").is_file()
+    assert _state(out)["global_step"] == done["global_step"]

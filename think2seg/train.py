@@ -25,14 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-from transformers import TrainerCallback
 
 from think2seg.errors import UserError, config_file
 
@@ -348,9 +345,11 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
 
     check_args(t2s)
 
-    callbacks: list = []
-    if t2s.max_minutes:
-        callbacks.append(TimeBudgetCallback(t2s.max_minutes))
+    from think2seg.train_stop import StopSignalCallback, TimeBudgetCallback
+
+    stop = StopSignalCallback()
+    budget = TimeBudgetCallback(t2s.max_minutes) if t2s.max_minutes else None
+    callbacks: list = [stop] + ([budget] if budget else [])
     if t2s.eval_split:
         from think2seg.train_eval import EvalCallback
 
@@ -376,7 +375,8 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
         trainer.processing_class.save_pretrained(cfg.output_dir)
         _copy_meta(t2s, cfg.output_dir)
         trainer.state.save_to_json(str(Path(cfg.output_dir) / "trainer_state.json"))
-        done = {"global_step": trainer.state.global_step, "max_steps": trainer.state.max_steps}
+        done = {"global_step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
+                "stopped_by": stop.stopped_by or (budget.stopped_by if budget else None)}
         Path(cfg.output_dir, "think2seg_done.json").write_text(json.dumps(done))
     return trainer
 
@@ -398,25 +398,6 @@ def cpu_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(saved)
-
-
-class TimeBudgetCallback(TrainerCallback):
-    """Stop training once ``minutes`` of wall-clock time have passed on rank 0 (the run is then saved as
-    usual; all ranks stop at the same step)."""
-
-    def __init__(self, minutes: float) -> None:
-        self.minutes = minutes
-        self.deadline = time.monotonic() + 60 * minutes
-
-    def on_step_end(self, args, state, control, **kw):
-        from think2seg.distributed import decide
-
-        # rank 0's clock decides for every rank: ranks deciding alone can stop one step apart and then
-        # wait forever in each other's collectives (the next step, or the final save)
-        if decide(lambda: time.monotonic() >= self.deadline):
-            log.info("time budget of %.1f min reached at step %d: stopping", self.minutes, state.global_step)
-            control.should_training_stop = True
-        return control
 
 
 def _copy_meta(t2s: Think2SegArgs, out: str) -> None:
