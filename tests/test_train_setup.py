@@ -5,6 +5,7 @@ resolved first, the flash-attention fallback, and a LoRA run evaluated as `hf:<o
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -133,12 +134,12 @@ def test_lora_run_is_evaluated_as_hf_output_dir(tiny_policy, synth_root, tmp_pat
 @pytest.mark.parametrize("extra,expect", [((), "grabcut"), (("--segmenter", "boxfill"), "boxfill"),
                                           (("--segmenter", "boxfill", "--eval_segmenter", "grabcut"), "grabcut")])
 def test_eval_segmenter_defaults_to_the_training_one(tiny_policy, synth_root, tmp_path, extra, expect):
-    from think2seg.train import check_args
-    from think2seg.train_eval import eval_segmenter_of
+    from think2seg.train import check_args, eval_segmenter_of
 
     t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", *extra))
     check_args(t2s)
     assert eval_segmenter_of(t2s) == expect
+    assert eval_segmenter_of(asdict(t2s)) == expect  # the saved form (think2seg_train_config.json)
 
 
 def test_bad_eval_segmenter_is_one_line_naming_the_option(tiny_policy, synth_root, tmp_path, monkeypatch):

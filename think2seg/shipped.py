@@ -95,9 +95,10 @@ def measure_controls(name: str, runs_dir: str | Path, *, limit: int = 80) -> dic
     protocol ``authors``): the policy, the policy asked other images' questions, ``fixed``, the warm start."""
     from think2seg.evaluate import evaluate_many
     from think2seg.reports import diagnose_answers, metrics_row, read_metrics, read_records
+    from think2seg.train import eval_segmenter_of
 
     t2s = json.loads((asset_dir(name) / "think2seg_train_config.json").read_text())["think2seg"]
-    common = dict(data=t2s["data"], split="val", segmenter=t2s.get("eval_segmenter") or t2s["segmenter"], style=t2s["style"],
+    common = dict(data=t2s["data"], split="val", segmenter=eval_segmenter_of(t2s), style=t2s["style"],
                   question_kind="implicit", questions="all", limit=limit)
     for label in (name, f"{name}, questions of other images"):  # re-shipped weights: measure afresh
         shutil.rmtree(Path(runs_dir) / re.sub(r"[^A-Za-z0-9_.+-]+", "_", label), ignore_errors=True)

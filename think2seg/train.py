@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -120,6 +121,14 @@ class Think2SegArgs:
         metadata={"help": "torch CPU threads while training (None: torch's default); a wall-clock budget "
                   "(max_minutes) buys a number of steps that depends on it"},
     )
+
+
+def eval_segmenter_of(t2s: Think2SegArgs | Mapping[str, Any]) -> str:
+    """The segmenter spec of held-out evaluations: ``eval_segmenter`` when set, else the reward's
+    ``segmenter``. ``t2s``: the options, or their saved form (``think2seg_train_config.json``'s
+    ``"think2seg"`` dict)."""
+    get = t2s.get if isinstance(t2s, Mapping) else lambda k: getattr(t2s, k, None)
+    return get("eval_segmenter") or get("segmenter")
 
 
 def resolve_model(spec: str) -> tuple[str, dict[str, Any]]:
@@ -333,7 +342,7 @@ def check_args(t2s: Think2SegArgs) -> None:
             check(getattr(t2s, option[2:]))
         except ValueError as e:
             raise UserError(f"{option}: {e}") from e
-    for spec in {t2s.segmenter, t2s.eval_segmenter or t2s.segmenter}:
+    for spec in {t2s.segmenter, eval_segmenter_of(t2s)}:
         seg = parse_segmenter_spec(spec)
         if seg.backend == "sam2" and not seg.random:
             resolve_sam2_checkpoint(seg.size, seg.checkpoint)

@@ -28,11 +28,6 @@ from typing import Any
 from transformers import TrainerCallback
 
 
-def eval_segmenter_of(t2s: Any) -> str:
-    """The segmenter spec of held-out evaluations: ``eval_segmenter`` when set, else the training one."""
-    return getattr(t2s, "eval_segmenter", None) or t2s.segmenter
-
-
 class EvalCallback(TrainerCallback):
     def __init__(self, t2s: Any) -> None:
         self.t2s = t2s
@@ -45,6 +40,7 @@ class EvalCallback(TrainerCallback):
         from think2seg.distributed import zero_stage
         from think2seg.evaluate import EvalConfig, evaluate
         from think2seg.prompters.hf import HFPrompter
+        from think2seg.train import eval_segmenter_of
 
         self._done_steps.add(state.global_step)
         t2s = self.t2s

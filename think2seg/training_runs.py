@@ -108,6 +108,7 @@ def before_after(
     there, one that answers from the image alone scores the same.
     """
     from think2seg.evaluate import ControlUnavailable, evaluate_many
+    from think2seg.train import eval_segmenter_of
 
     specs: dict[str, str] = {}
     t2s: dict[str, Any] = {}
@@ -117,7 +118,7 @@ def before_after(
         specs[f"after GRPO ({label})"] = after
     if constant_baseline and specs:
         specs["constant box (fixed)"] = f"fixed?image_size={t2s['image_size']}"
-    common = dict(data=t2s.get("data"), split=split, segmenter=t2s.get("eval_segmenter") or t2s.get("segmenter"), style=t2s.get("style"),
+    common = dict(data=t2s.get("data"), split=split, segmenter=eval_segmenter_of(t2s), style=t2s.get("style"),
                   protocol=protocol, questions=questions, limit=limit, keep_masks=True)
     runs = evaluate_many(specs, runs_dir, question_kind=question_kind, **common)
     groups = [(question_kind, {label: spec for label, spec in specs.items() if label.startswith("after GRPO (")})]
