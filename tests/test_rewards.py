@@ -16,35 +16,25 @@ from think2seg.rewards import (
     think2seg_rewards,
     think_format_reward,
 )
+from think2seg.segmenters.boxfill import BoxFillSegmenter
 from think2seg.types import Instance
 
 
-class SpyBoxFill:
-    name = "boxfill"
+class SpyBoxFill(BoxFillSegmenter):
+    """The box-fill segmenter, counting its image embeddings and predict calls."""
 
     def __init__(self):
+        super().__init__()
         self.embeds = 0
         self.predict_calls = 0
-        self._shape = None
 
     def set_image(self, image):
         self.embeds += 1
-        self._shape = image.shape[:2]
+        super().set_image(image)
 
     def predict(self, prompt_sets):
         self.predict_calls += 1
-        out = []
-        for ps in prompt_sets:
-            m = np.zeros(self._shape, bool)
-            for inst in ps:
-                x1, y1, x2, y2 = inst.box
-                m[y1 : y2 + 1, x1 : x2 + 1] = True
-            out.append(m)
-        return out
-
-    def segment(self, image, prompt_sets):
-        self.set_image(image)
-        return self.predict(prompt_sets)
+        return super().predict(prompt_sets)
 
 
 SIZE = 20

@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--n", type=int, default=1000, help="completions in the mix (default: 1000)")
     q.add_argument("--seed", type=int, default=0, help="seed of the mix (default: 0)")
     q.add_argument("--segmenter", default="boxfill",
-                   help="boxfill (mask = union of boxes, no weights) or a segmenter spec (default: boxfill)")
+                   help="segmenter spec (default: boxfill, the mask = the union of the boxes, no weights)")
     q.add_argument("--json", action="store_true", help="print the full result as JSON")
     q.set_defaults(func=run_parse)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
@@ -76,15 +76,12 @@ def run_parse(args: argparse.Namespace) -> int:
     import json
 
     from think2seg.malformed import malformed_mix, policy_effects
+    from think2seg.segmenters import build_segmenter
 
-    seg = None
-    if args.segmenter != "boxfill":
-        from think2seg.segmenters import build_segmenter
-
-        try:
-            seg = build_segmenter(args.segmenter)
-        except ValueError as e:
-            raise CLIError(f"--segmenter: {e}") from e
+    try:
+        seg = build_segmenter(args.segmenter)
+    except ValueError as e:
+        raise CLIError(f"--segmenter: {e}") from e
     res = policy_effects(malformed_mix(args.n, args.seed), segmenter=seg)
     if args.json:
         print(json.dumps(res, indent=1))
