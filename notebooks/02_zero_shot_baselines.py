@@ -47,8 +47,8 @@ n_examples = 6
 import pandas as pd
 
 from think2seg.data import synth
-from think2seg.evaluate import evaluate_many
-from think2seg.reports import metrics_table, plot_examples, save_table
+from think2seg.evaluation.engine import evaluate_many
+from think2seg.reports.results import metrics_table, plot_examples, save_table
 
 data = data or f"earthreason:{synth.ensure_default()}"
 print("data:", data)

@@ -46,9 +46,9 @@ n_examples = 4
 # %%
 from pathlib import Path
 
-from think2seg.reports import answer_diagnostics, metrics_table, plot_training, save_table
-from think2seg.shipped import shipped_outputs
-from think2seg.training_runs import before_after, example_completions, run_training
+from think2seg.reports.results import answer_diagnostics, metrics_table, plot_training, save_table
+from think2seg.training.runs import before_after, example_completions, run_training
+from think2seg.training.shipped import shipped_outputs
 
 cfg_path = Path("configs/train") / f"{config}.yaml"
 data_args = ["--data", data] if data else []

@@ -52,8 +52,8 @@ runs_dir = "runs/04_benchmarks"
 reports_dir = "reports"
 
 # %%
-from think2seg import benchmarks as bm
-from think2seg.reports import save_table
+from think2seg.reports import benchmarks as bm
+from think2seg.reports.results import save_table
 
 # %% [markdown]
 # ## Table 1 — reasoning segmentation

@@ -55,8 +55,8 @@ runs_dir = "runs/05_ablations"
 reports_dir = "reports"
 
 # %%
-from think2seg import ablations as ab
-from think2seg.reports import save_table
+from think2seg.reports import ablations as ab
+from think2seg.reports.results import save_table
 
 # %% [markdown]
 # ## Table 4 — the LVLM prompter

@@ -37,7 +37,7 @@ gallery_best = 12  # the highest samples of the order
 gallery_filters = []  # the --filter items of `think2seg gallery` (category, kind, iou, parse, outcome)
 
 # %%
-from think2seg.viewer import Filter, view, write_gallery
+from think2seg.reports.viewer import Filter, view, write_gallery
 
 filters = Filter.parse_args(gallery_filters)
 page = write_gallery(list(runs.values()), f"{reports_dir}/06_reasoning_traces.html", labels=list(runs),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from think2seg.cli import main
-from think2seg.commands.bench import make_case
+from think2seg.cli.bench import make_case
 
 SPEEDUP = re.compile(r"^speedup: \d+\.\d$")
 

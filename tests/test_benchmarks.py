@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from think2seg.evaluate import EvalConfig, evaluate, read_records
+from think2seg.core.records import read_records
+from think2seg.evaluation.engine import EvalConfig, evaluate
 from think2seg.prompters import build_prompter, parse_spec
 
 

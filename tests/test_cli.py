@@ -86,7 +86,7 @@ def test_train_user_errors_are_one_line_exit_2(capsys, tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    from think2seg.errors import ConfigNotFoundError, ModelNotFoundError, UserError
+    from think2seg.core.errors import ConfigNotFoundError, ModelNotFoundError, UserError
 
     data = ["--data", f"earthreason:{tmp_path}", "--out", str(tmp_path / "run")]
     with pytest.raises(ModelNotFoundError, match="/nonexistent"):
@@ -105,8 +105,8 @@ def test_python_dash_m_cli_is_one_line_too(tmp_path):
 
 
 def test_python_dash_m_train_is_one_line_too(tmp_path):
-    """``accelerate launch -m think2seg.train`` runs think2seg.train as __main__: a missing config is one line."""
-    r = subprocess.run([sys.executable, "-m", "think2seg.train", "--config", str(tmp_path / "no.yaml")],
+    """``accelerate launch -m think2seg.training.grpo`` runs think2seg.training.grpo as __main__: a missing config is one line."""
+    r = subprocess.run([sys.executable, "-m", "think2seg.training.grpo", "--config", str(tmp_path / "no.yaml")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1] == f"think2seg.train: error: --config {tmp_path / 'no.yaml'}: no such file"
+    assert r.stderr.strip().splitlines()[-1] == f"think2seg.training.grpo: error: --config {tmp_path / 'no.yaml'}: no such file"

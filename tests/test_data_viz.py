@@ -1,11 +1,11 @@
-"""think2seg.viz: mask overlay and prompt drawing (array and matplotlib forms)."""
+"""think2seg.core.drawing: mask overlay and prompt drawing (array and matplotlib forms)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from think2seg.types import Instance
-from think2seg.viz import BOX_RGB, NEG_RGB, POS_RGB, overlay, show
+from think2seg.core.drawing import BOX_RGB, NEG_RGB, POS_RGB, overlay, show
+from think2seg.core.types import Instance
 
 
 def test_overlay_draws_mask_box_and_points():

@@ -1,4 +1,4 @@
-"""think2seg.distributed and the data-parallel evaluation plan: rank-0 decisions over 2 CPU processes
+"""think2seg.core.distributed and the data-parallel evaluation plan: rank-0 decisions over 2 CPU processes
 (gloo), the ZeRO stage as `accelerate launch --config_file configs/accelerate/zero3.yaml` exposes it, batch
 sharding and the merge of part files."""
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from think2seg import distributed as dist
-from think2seg.eval_shards import consolidate, part_path, plan
+from think2seg.core import distributed as dist
+from think2seg.core.records import consolidate, part_path
+from think2seg.evaluation.shards import plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,7 +74,7 @@ def test_zero_stage_from_config_files_and_dicts(monkeypatch):
 def test_zero_stage_under_accelerate_launch(tmp_path, name, stage):
     # the documented launch: `--deepspeed` is not given, the plugin comes from the environment
     script = tmp_path / "probe.py"
-    script.write_text("from think2seg.distributed import zero_stage\nprint('STAGE', zero_stage())\n")
+    script.write_text("from think2seg.core.distributed import zero_stage\nprint('STAGE', zero_stage())\n")
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
            str(REPO / f"configs/accelerate/{name}.yaml"), "--num_processes", "1", str(script)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
@@ -86,7 +87,7 @@ def _budget_worker(rank: int, world: int, rdv: str, out: str) -> None:
     import torch.distributed as td
     from transformers import TrainerControl
 
-    from think2seg.train_stop import TimeBudgetCallback
+    from think2seg.training.stop import TimeBudgetCallback
 
     td.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=world)
     results = {}

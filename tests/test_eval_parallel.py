@@ -82,7 +82,7 @@ def test_two_processes_resume_a_killed_runs_part_files(single, synth_root, tmp_p
 
 
 def test_batch_size_reaches_the_model_unless_the_spec_sets_one(tiny_policy):
-    from think2seg.evaluate import EvalConfig, eval_prompter
+    from think2seg.evaluation.engine import EvalConfig, eval_prompter
 
     def built(spec: str, **kw):
         return eval_prompter(EvalConfig(data="synthearth", out="unused", prompter=spec, **kw), world=1)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from think2seg.evaluate import EvalConfig, evaluate, read_records
+from think2seg.core.records import read_records
+from think2seg.evaluation.engine import EvalConfig, evaluate
 
 TIMING = {"gen_s", "seg_s"}
 
@@ -129,7 +130,7 @@ def test_kill_and_resume_matches_uninterrupted_run(synth_root, tmp_path):
 
 
 def test_answer_diagnostics_tell_a_constant_answer_from_a_question_dependent_one(synth_root, tmp_path):
-    from think2seg.reports import answer_diagnostics
+    from think2seg.reports.results import answer_diagnostics
 
     runs = {}
     for name, prompter in (("oracle", "oracle?image_size=128"), ("fixed", "fixed?image_size=128")):
@@ -154,7 +155,7 @@ def test_answer_diagnostics_tell_a_constant_answer_from_a_question_dependent_one
 
 
 def test_box_area_of_a_record():
-    from think2seg.reports import _box_area
+    from think2seg.evaluation.diagnostics import _box_area
 
     rec = {"model_size": [10, 20], "instances": [{"bbox_2d": [0, 0, 4, 9]}, {"bbox_2d": [3, 0, 9, 9]}]}
     assert _box_area(rec) == pytest.approx(100 / 200)  # overlapping boxes counted once
@@ -165,7 +166,7 @@ def test_box_area_of_a_record():
 
 def test_shuffle_questions_asks_each_sample_a_question_of_another_image(synth_root):
     from think2seg.data import load_dataset
-    from think2seg.evaluate import shuffle_questions
+    from think2seg.evaluation.engine import shuffle_questions
 
     ds = list(load_dataset(f"earthreason:{synth_root}", "val", questions="all"))
     by_id = {s.id: s for s in ds}

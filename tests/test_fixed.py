@@ -2,9 +2,9 @@
 
 import pytest
 
-from think2seg.parsing import parse_completion
+from think2seg.core.parsing import parse_completion
+from think2seg.core.types import Instance
 from think2seg.prompters import build_prompter
-from think2seg.types import Instance
 
 
 def test_same_prompt_for_every_sample_in_image_fractions():

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from think2seg.geometry import prompts_to_native, resize_image, resize_mask, scale_prompts
-from think2seg.types import Instance
+from think2seg.core.geometry import prompts_to_native, resize_image, resize_mask, scale_prompts
+from think2seg.core.types import Instance
 
 
 def test_prompts_back_to_native_non_square():

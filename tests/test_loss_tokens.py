@@ -1,4 +1,4 @@
-"""``loss_tokens``: which completion tokens carry the GRPO loss (think2seg.loss_tokens).
+"""``loss_tokens``: which completion tokens carry the GRPO loss (think2seg.training.loss_tokens).
 
 A table of completions -> the text of the span that is trained, with the shipped tiny model's BPE
 tokenizer (where ``</think>`` is split over several tokens), and a loss-level check on trl's own
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from think2seg.loss_tokens import check_loss_tokens, think_token_mask, trainer_class
+from think2seg.training.loss_tokens import check_loss_tokens, think_token_mask, trainer_class
 
 ASSET = Path(__file__).resolve().parents[1] / "think2seg" / "assets" / "tiny_prompter"
 
@@ -83,7 +83,7 @@ def test_check_loss_tokens_rejects(value):
 def test_trainer_class():
     from trl import GRPOTrainer
 
-    from think2seg.loss_tokens import ThinkLossGRPOTrainer
+    from think2seg.training.loss_tokens import ThinkLossGRPOTrainer
 
     assert trainer_class("completion") is GRPOTrainer
     assert trainer_class("think") is ThinkLossGRPOTrainer and issubclass(ThinkLossGRPOTrainer, GRPOTrainer)
@@ -93,7 +93,7 @@ def test_trainer_class():
 def test_think_loss_ignores_answer_tokens(tiny_policy, synth_root, tmp_path):
     """Through trl's ``_compute_loss`` on a real generation batch of a tiny Qwen2.5-VL: rewriting the answer
     tokens leaves the ``think`` loss unchanged and changes the ``completion`` loss."""
-    from think2seg.train import make_trainer, parse_args
+    from think2seg.training.grpo import make_trainer, parse_args
 
     t2s, cfg = parse_args([
         "--model", f"tiny:{tiny_policy}", "--data", f"earthreason:{synth_root}", "--max_steps", "1",

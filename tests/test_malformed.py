@@ -3,8 +3,8 @@
 import numpy as np
 
 from think2seg.cli import main
-from think2seg.malformed import MUTATIONS, malformed_mix, policy_effects
-from think2seg.parsing import parse_completion
+from think2seg.core.parsing import parse_completion
+from think2seg.reports.malformed import MUTATIONS, malformed_mix, policy_effects
 
 
 def test_mix_is_seeded_and_starts_from_released_valid_answers():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from think2seg.metrics import PROTOCOLS, get_protocol, mask_stats, record, sample_iou, summarize
+from think2seg.core.metrics import PROTOCOLS, get_protocol, mask_stats, record, sample_iou, summarize
 
 
 def rec(i, u, gt_empty=False, pred_empty=False, format_ok=True, **kw):

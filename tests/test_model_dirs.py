@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from think2seg.errors import ModelNotFoundError, UserError
-from think2seg.model_dirs import check_model_dir, find_model_dirs, looks_local, read_model_type
+from think2seg.core.errors import ModelNotFoundError, UserError
+from think2seg.core.model_dirs import check_model_dir, find_model_dirs, looks_local, read_model_type
 
 
 @pytest.mark.parametrize(

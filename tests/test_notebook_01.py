@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from think2seg.reproduce import find_notebook, notebook_defaults
+from think2seg.reports.reproduce import find_notebook, notebook_defaults
 
 
 def test_find_notebook_by_prefix_and_errors():

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from think2seg.evaluate import EvalConfig, evaluate
-from think2seg.reproduce import find_notebook, run_notebook
+from think2seg.evaluation.engine import EvalConfig, evaluate
+from think2seg.reports.reproduce import find_notebook, run_notebook
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -119,7 +119,7 @@ def test_notebook_06_in_jupyterlab_with_chromium(trace_runs, tmp_path):
     from papermill.parameterize import parameterize_notebook
     from playwright.sync_api import sync_playwright
 
-    from think2seg.viewer import open_runs
+    from think2seg.reports.viewer import open_runs
 
     work = tmp_path / "lab"
     work.mkdir()

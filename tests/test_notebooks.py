@@ -174,7 +174,7 @@ def test_papermill_sees_every_parameter(path):
 
 
 def test_every_profile_names_existing_notebooks_and_parameters():
-    from think2seg.reproduce import notebook_defaults
+    from think2seg.reports.reproduce import notebook_defaults
 
     for prof in sorted((ROOT / "configs" / "profiles").glob("*.yaml")):
         books = yaml.safe_load(prof.read_text())["notebooks"]

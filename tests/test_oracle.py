@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from think2seg.mask_prompts import spread_points
-from think2seg.parsing import parse_completion
+from think2seg.core.mask_to_prompts import spread_points
+from think2seg.core.parsing import parse_completion
+from think2seg.core.styles import STYLES, get_style
+from think2seg.core.types import Sample
 from think2seg.prompters import OraclePrompter, build_prompter, mask_to_instances
-from think2seg.prompts import STYLES, get_style
-from think2seg.types import Sample
 
 YY, XX = np.mgrid[:100, :100]
 
@@ -229,7 +229,7 @@ def test_generate_round_trips_through_the_parser(tmp_path, style, mode):
     parsed = parse_completion(texts[0], style, 840)
     assert parsed.format_ok and parsed.error is None
     assert parsed.instances == expected
-    from think2seg.geometry import resize_mask
+    from think2seg.core.geometry import resize_mask
 
     model_mask = resize_mask(native, 840)
     for inst in expected:

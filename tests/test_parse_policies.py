@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from think2seg.parsing import POLICIES, parse_completion
+from think2seg.core.parsing import POLICIES, parse_completion
 from think2seg.rewards import REWARD_WEIGHTS, build_reward_funcs, think2seg_rewards
 from think2seg.segmenters.boxfill import BoxFillSegmenter
 
@@ -318,7 +318,7 @@ def test_every_reward_function_pickles():
 def test_paper_configs_train_on_the_released_reward_and_record_it(config, tmp_path):
     from pathlib import Path
 
-    from think2seg.train import parse_args, save_resolved_config
+    from think2seg.training.grpo import parse_args, save_resolved_config
 
     path = Path(__file__).resolve().parent.parent / "configs" / "train" / f"{config}.yaml"
     t2s, cfg = parse_args(["--config", str(path), "--output_dir", str(tmp_path), "--bf16", "false"])

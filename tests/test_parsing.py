@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from think2seg.parsing import MAX_CHARS, parse_completion
-from think2seg.types import Instance
+from think2seg.core.parsing import MAX_CHARS, parse_completion
+from think2seg.core.types import Instance
 
 RELEASED_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
 GOOD = '{"bbox_2d": [10,20,300,90], "positive_points": [[50, 55], [200, 60]]}'

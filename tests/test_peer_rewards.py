@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from think2seg.prompts import format_answer
+from think2seg.core.styles import format_answer
+from think2seg.core.types import Instance
 from think2seg.rewards import (
     REWARD_WEIGHTS,
     SCHEMES,
@@ -28,7 +29,6 @@ from think2seg.rewards import (
     peers,
     segzero_pseudo_gt,
 )
-from think2seg.types import Instance
 
 SIZE = 100
 IMG = Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8))

@@ -18,8 +18,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tiny_models import build_tiny  # noqa: E402
 
+from think2seg.core.types import Sample  # noqa: E402
 from think2seg.prompters import HFPrompter, build_prompter, parse_spec  # noqa: E402
-from think2seg.types import Sample  # noqa: E402
 
 # family -> (builder kwargs, image_size the prompter runs at, image tokens per sample at that size)
 FAMILY_SETUP = {
@@ -247,7 +247,7 @@ def test_authors_generation_ignores_the_checkpoint_config(qwen_released_gen, sam
 
 
 def test_authors_protocol_evaluates_with_the_authors_generation(qwen_released_gen, synth_root, tmp_path):
-    from think2seg.evaluate import EvalConfig, evaluate
+    from think2seg.evaluation.engine import EvalConfig, evaluate
 
     run = tmp_path / "run"
     for protocol, penalty in (("strict", 1.05), ("authors", 1.0)):

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from think2seg.parsing import parse_completion
-from think2seg.prompts import (
+from think2seg.core.parsing import parse_completion
+from think2seg.core.styles import (
     REFERENCE_SYSTEM,
     STYLES,
     build_messages,
     format_answer,
     instruction_text,
 )
-from think2seg.types import Instance
+from think2seg.core.types import Instance
 
 # The instruction the released checkpoints were trained on (docs/method.md). Note the two
 # spaces after "1." and "2.", the space after "</think>" and no newline after "</answer>".

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from think2seg.prompts import format_answer
+from think2seg.core.styles import format_answer
+from think2seg.core.types import Instance
 from think2seg.rewards import (
     REWARD_WEIGHTS,
     JsonFormatReward,
@@ -17,7 +18,6 @@ from think2seg.rewards import (
     think_format_reward,
 )
 from think2seg.segmenters.boxfill import BoxFillSegmenter
-from think2seg.types import Instance
 
 
 class SpyBoxFill(BoxFillSegmenter):

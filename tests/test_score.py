@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from think2seg.cli import main
-from think2seg.evaluate import EvalConfig, evaluate, read_records, score_completions
-from think2seg.prompts import format_answer
+from think2seg.core.records import read_records
+from think2seg.core.styles import format_answer
+from think2seg.core.types import Instance
+from think2seg.evaluation.engine import EvalConfig, evaluate, score_completions
 from think2seg.segmenters.boxfill import BoxFillSegmenter
-from think2seg.types import Instance
 
 SIZE = 40
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from think2seg.core.types import Instance
 from think2seg.segmenters import (
     ENV_VAR,
     CheckpointNotFoundError,
@@ -25,7 +26,6 @@ from think2seg.segmenters import (
 )
 from think2seg.segmenters.base import as_rgb, instance_arrays
 from think2seg.segmenters.grabcut import GrabCutFallbackWarning
-from think2seg.types import Instance
 
 # ---------------------------------------------------------------------------------------------- specs
 
@@ -329,7 +329,7 @@ def test_boxfill_table(prompts, pixels, inside, outside):
 
 def test_boxfill_big_box_pays_only_its_overlap():
     """The reason to train with it: a near-whole-image box scores the target's share of the image."""
-    from think2seg.metrics import record, sample_iou
+    from think2seg.core.metrics import record, sample_iou
 
     gt = np.zeros((100, 100), bool)
     gt[10:20, 10:20] = True

@@ -17,11 +17,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from think2seg.core.types import Instance
 from think2seg.segmenters import ENV_VAR, build_segmenter, image_key, released_style_segment, sam2_decoder
 from think2seg.segmenters.base import instance_arrays
 from think2seg.segmenters.sam2 import RandomWeightsWarning, SAM2Segmenter
 from think2seg.segmenters.sam2_decoder import SAM2_SOURCE_DIGEST, CachedDecoder, source_digest
-from think2seg.types import Instance
 
 H, W = 256, 320
 

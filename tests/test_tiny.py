@@ -13,10 +13,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from think2seg.parsing import parse_completion  # noqa: E402
+from think2seg.core.parsing import parse_completion  # noqa: E402
+from think2seg.core.types import Sample  # noqa: E402
 from think2seg.prompters.tiny import ASSET_DIR, TinyPrompter, from_spec, read_meta  # noqa: E402
 from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer  # noqa: E402
-from think2seg.types import Sample  # noqa: E402
 from think2seg.warmstart.vision import whiten_merger  # noqa: E402
 
 TEXTS = [
@@ -223,7 +223,7 @@ def test_warmstart_configs_load(name):
         assert load_config(str(Path(__file__).parents[1] / "configs" / f"{name}.yaml"), {}) == WarmstartConfig()
     assert cfg.sft_steps == 7 and cfg.template in ("compact", "compact-qfirst")
     if cfg.lm_warmup_steps:  # the LLM warm-up needs the question before the image
-        from think2seg.prompts import TEXT_FIRST
+        from think2seg.core.styles import TEXT_FIRST
 
         assert cfg.template in TEXT_FIRST
     if name == "warmstart_think224":  # the 112 px answer-side recipe at 224 px, nothing else changed
@@ -272,8 +272,8 @@ def test_eval_resume_refuses_retrained_weights_under_the_same_path(tiny_dir, syn
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from think2seg.evaluate import EvalConfig, evaluate
-    from think2seg.provenance import weights_fingerprint
+    from think2seg.core.provenance import weights_fingerprint
+    from think2seg.evaluation.engine import EvalConfig, evaluate
 
     ck = tmp_path / "ck"
     shutil.copytree(tiny_dir, ck)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from think2seg.evaluate import read_records
+from think2seg.core.records import read_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def _state(path: Path) -> dict:
 
 @pytest.mark.slow
 def test_smoke_train_checkpoints_and_resumes(tiny_policy, synth_root, tmp_path):
-    from think2seg.train import main
+    from think2seg.training.grpo import main
 
     out = tmp_path / "run"
     assert main(_args(tiny_policy, synth_root, out, 2, "--eval_split", "val", "--eval_limit", "2")) == 0
@@ -102,7 +102,7 @@ def test_smoke_train_checkpoints_and_resumes(tiny_policy, synth_root, tmp_path):
 def test_cpu_threads_sets_restores_and_rejects_zero():
     import torch
 
-    from think2seg.train import cpu_threads
+    from think2seg.training.grpo import cpu_threads
 
     before = torch.get_num_threads()
     with cpu_threads(1):
@@ -127,7 +127,7 @@ def test_two_process_cpu_run(tiny_policy, synth_root, tmp_path):
         "--config_file",
         str(REPO / "configs/accelerate/cpu2.yaml"),
         "-m",
-        "think2seg.train",
+        "think2seg.training.grpo",
         *_args(tiny_policy, synth_root, out, 3, "--per_device_train_batch_size", "2", "--save_steps", "100",
                "--eval_split", "val", "--eval_limit", "3", "--max_minutes", "0.001"),
     ]
@@ -155,7 +155,7 @@ def test_sigterm_stops_after_the_step_and_saves(tiny_policy, synth_root, tmp_pat
 
     out = tmp_path / "sig"
     log = tmp_path / "train.log"
-    cmd = [sys.executable, "-m", "think2seg.train",
+    cmd = [sys.executable, "-m", "think2seg.training.grpo",
            *_args(tiny_policy, synth_root, out, 10_000, "--save_steps", "100000", "--logging_steps", "1")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     with log.open("w") as fh:

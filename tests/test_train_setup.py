@@ -16,7 +16,7 @@ PAPER = ("paper_qwen3b.yaml", "paper_qwen7b.yaml", "paper_qwen3b_vllm.yaml")
 
 
 def _parse(*argv: str):
-    from think2seg.train import parse_args
+    from think2seg.training.grpo import parse_args
 
     return parse_args(list(argv))
 
@@ -60,8 +60,8 @@ def test_training_pins_the_processor_and_falls_back_from_flash_attention(
 ):
     from transformers import AutoProcessor
 
-    from think2seg.train import make_trainer
-    from think2seg.train_setup import flash_attention_status
+    from think2seg.training.grpo import make_trainer
+    from think2seg.training.setup import flash_attention_status
 
     # a checkpoint whose saved processor caps images at 28 x 28 pixels (one merged token)
     capped = tmp_path / "capped"
@@ -91,7 +91,7 @@ def test_training_pins_the_processor_and_falls_back_from_flash_attention(
 
 
 def test_training_images_are_decoded_once_per_image(tiny_policy, synth_root, tmp_path):
-    from think2seg.train import build_train_dataset
+    from think2seg.training.grpo import build_train_dataset
 
     t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run"))
     ds = build_train_dataset(t2s, 56, "compact")
@@ -102,7 +102,7 @@ def test_training_images_are_decoded_once_per_image(tiny_policy, synth_root, tmp
 
 def test_missing_sam2_checkpoint_fails_before_the_model_loads(tiny_policy, synth_root, tmp_path, monkeypatch):
     from think2seg.segmenters import CheckpointNotFoundError
-    from think2seg.train import make_trainer
+    from think2seg.training.grpo import make_trainer
 
     monkeypatch.setenv("THINK2SEG_SAM2_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)  # no ./checkpoints either
@@ -115,8 +115,8 @@ def test_missing_sam2_checkpoint_fails_before_the_model_loads(tiny_policy, synth
 def test_lora_run_is_evaluated_as_hf_output_dir(tiny_policy, synth_root, tmp_path):
     from safetensors import safe_open
 
-    from think2seg.evaluate import EvalConfig, evaluate
-    from think2seg.train import main
+    from think2seg.evaluation.engine import EvalConfig, evaluate
+    from think2seg.training.grpo import main
 
     out = tmp_path / "lora"
     assert main(_train_args(tiny_policy, synth_root, out, "--max_steps", "1", "--lora_r", "4",
@@ -134,7 +134,7 @@ def test_lora_run_is_evaluated_as_hf_output_dir(tiny_policy, synth_root, tmp_pat
 @pytest.mark.parametrize("extra,expect", [((), "grabcut"), (("--segmenter", "boxfill"), "boxfill"),
                                           (("--segmenter", "boxfill", "--eval_segmenter", "grabcut"), "grabcut")])
 def test_eval_segmenter_defaults_to_the_training_one(tiny_policy, synth_root, tmp_path, extra, expect):
-    from think2seg.train import check_args, eval_segmenter_of
+    from think2seg.training.grpo import check_args, eval_segmenter_of
 
     t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", *extra))
     check_args(t2s)
@@ -143,8 +143,8 @@ def test_eval_segmenter_defaults_to_the_training_one(tiny_policy, synth_root, tm
 
 
 def test_bad_eval_segmenter_is_one_line_naming_the_option(tiny_policy, synth_root, tmp_path, monkeypatch):
-    from think2seg.errors import UserError
-    from think2seg.train import check_args
+    from think2seg.core.errors import UserError
+    from think2seg.training.grpo import check_args
 
     t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", "--eval_segmenter", "sam3"))
     with pytest.raises(UserError, match="^--eval_segmenter: unknown segmenter backend 'sam3'"):

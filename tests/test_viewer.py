@@ -9,12 +9,20 @@ import numpy as np
 import pytest
 
 from think2seg.cli import main
-from think2seg.data.io import read_mask
-from think2seg.evaluate import EvalConfig, evaluate
-from think2seg.geometry import resize_mask
-from think2seg.reports import decode_rle
-from think2seg.viewer import Filter, MissingMasks, TraceRun, TraceState, open_runs, outcome, write_gallery
-from think2seg.viewer.render import BOX_RGB, panel_array, panel_text
+from think2seg.core.geometry import resize_mask
+from think2seg.core.io import read_mask
+from think2seg.core.records import decode_rle
+from think2seg.evaluation.engine import EvalConfig, evaluate
+from think2seg.reports.viewer import (
+    Filter,
+    MissingMasks,
+    TraceRun,
+    TraceState,
+    open_runs,
+    outcome,
+    write_gallery,
+)
+from think2seg.reports.viewer.render import BOX_RGB, panel_array, panel_text
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +122,7 @@ def test_state_joins_runs_on_shared_ids(runs):
 
 
 def test_run_decodes_lazily_and_caches(runs, monkeypatch):
-    import think2seg.data.io as io
+    import think2seg.core.io as io
 
     reads = []
     real = io.read_image
@@ -173,7 +181,7 @@ def test_panel_draws_prompts_and_text(runs):
 
 
 def test_widget_steps_and_filters(runs):
-    from think2seg.viewer import view
+    from think2seg.reports.viewer import view
 
     v = view([runs["oracle"], runs["fixed"]])
     first_img, first_head = v.images[0].value, v.header.value

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from think2seg.core.types import Sample
 from think2seg.prompters import build_prompter
 from think2seg.prompters.hf import HFPrompter
-from think2seg.types import Sample
 
 
 @pytest.fixture(scope="module")

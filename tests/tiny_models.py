@@ -67,8 +67,8 @@ LLAVA_CHAT_TEMPLATE = (
 
 def default_corpus() -> list[str]:
     """Instruction texts of every prompt style (reference template) plus answer-format examples."""
-    from think2seg.prompts import REFERENCE_SYSTEM, STYLES, format_answer, instruction_text
-    from think2seg.types import Instance
+    from think2seg.core.styles import REFERENCE_SYSTEM, STYLES, format_answer, instruction_text
+    from think2seg.core.types import Instance
 
     texts = [REFERENCE_SYSTEM]
     for q in _QUESTIONS:

@@ -1,5 +1,5 @@
 """Datasets: EarthReason, the referring benchmarks (RRSIS-D, RefSegRS, RISBench) and SynthEarth, all
-loaded into one :class:`~think2seg.types.Sample` type.
+loaded into one :class:`~think2seg.core.types.Sample` type.
 
 >>> from think2seg.data import load_dataset, load_pair
 >>> ds = load_dataset("earthreason:data/EarthReason", "test", questions="first")     # doctest: +SKIP
@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from think2seg.core.io import DataError
+from think2seg.core.specs import split_options
+from think2seg.data import referring, synth
 from think2seg.data.dataset import Dataset, load_pair
-from think2seg.data.io import DataError
+from think2seg.data.earthreason import load_earthreason
+from think2seg.data.formats import FORMATS, SPLITS
 
-FORMATS = ("earthreason", "rrsisd", "refsegrs", "risbench")
-SPLITS = ("train", "val", "test")
 DEFAULT_SYNTH = "synthearth"  # the spec of the default SynthEarth dataset
 
 
@@ -46,8 +48,6 @@ def parse_spec(spec: str | Path) -> tuple[str, Path]:
     ``"synthearth"`` the default SynthEarth (generated here if missing)."""
     fmt, s = check_spec(spec), str(spec)
     if s == DEFAULT_SYNTH or s.startswith(DEFAULT_SYNTH + "?"):
-        from think2seg.data import synth
-
         return fmt, synth.ensure_default(**_synth_options(s))
     head, sep, tail = s.partition(":")
     return fmt, Path(tail) if sep and head.lower() == fmt else Path(s)
@@ -57,8 +57,6 @@ _SYNTH_KEYS = {"train": "n_train", "val": "n_val", "test": "n_test", "seed": "se
 
 
 def _synth_options(spec: str) -> dict[str, int]:
-    from think2seg.specs import split_options
-
     kw = {}
     for key, value in split_options(spec, "SynthEarth spec")[1].items():
         if key not in _SYNTH_KEYS:
@@ -87,10 +85,7 @@ def load_dataset(
     kw = dict(questions=questions, seed=seed, on_error=on_error, question_kind=question_kind, limit=limit,
               verify=verify, progress=progress)
     if fmt == "earthreason":
-        from think2seg.data.earthreason import load_earthreason
-
         return load_earthreason(root, split, **kw)
-    from think2seg.data import referring
 
     return {"rrsisd": referring.load_rrsisd, "refsegrs": referring.load_refsegrs,
             "risbench": referring.load_risbench}[fmt](root, split, **kw)

@@ -5,7 +5,7 @@
 >>> image, mask = load_pair(ds[0], size=840)   # squashed to 840x840 (mask: nearest), as released
 
 Loaders turn files into :class:`Entry` objects (one image, or one RRSIS-D referent, with its list of
-questions) and :func:`build` turns entries into :class:`~think2seg.types.Sample` objects under the
+questions) and :func:`build` turns entries into :class:`~think2seg.core.types.Sample` objects under the
 question policy:
 
 - ``first``: ``questions[0]`` (SegEarth-R1's choice);
@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from think2seg.data.io import DataError, data_error
-from think2seg.types import Sample
+from think2seg.core.geometry import resize_image, resize_mask
+from think2seg.core.io import DataError, data_error
+from think2seg.core.types import Sample
 
 QUESTION_POLICIES = ("first", "random", "all")
 ON_ERROR = ("raise", "skip")
@@ -190,7 +192,6 @@ def collect(
     """``make_entry(item)`` for each item in order (a tqdm bar when ``progress``): an item whose entry
     raises :class:`DataError` goes to ``issues`` (raised under ``on_error="raise"``), one whose entry is
     None is left out; reading stops once the entries hold ``limit`` samples under the question policy."""
-    from tqdm.auto import tqdm
 
     entries: list[Entry] = []
     n_samples = 0
@@ -245,7 +246,6 @@ def build(
 def load_pair(sample: Sample, size: int | Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(image (H, W, 3) uint8, mask (H, W) bool)``: native when ``size`` is None, else squashed to
     ``size`` (``840`` or ``(W, H)``, aspect ratio not kept, as released) with a nearest-neighbour mask."""
-    from think2seg.geometry import resize_image, resize_mask
 
     image, mask = sample.load_image(), sample.load_mask()
     if mask.shape != image.shape[:2]:

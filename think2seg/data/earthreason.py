@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from think2seg.core.io import IMAGE_EXTS, find_image, image_size, read_json, read_mask
 from think2seg.data.dataset import Dataset, Entry, Issues, build, collect
-from think2seg.data.io import IMAGE_EXTS, find_image, image_size, read_json, read_mask
 
 
 def _entry(qa_path: Path, images: Path, labels: Path, issues: Issues, verify: bool) -> Entry | None:

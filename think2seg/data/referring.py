@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from think2seg.core.io import DataError, data_error, find_image, image_size, read_json, read_mask
 from think2seg.data.dataset import Dataset, Entry, Issues, build, collect
-from think2seg.data.io import DataError, data_error, find_image, image_size, read_json, read_mask
+from think2seg.data.synth import read_meta
 
 
 # ------------------------------------------------------------------------------------------- RRSIS-D
@@ -197,7 +198,6 @@ def _load_phrases(
     question_kind, limit, verify, progress,
 ) -> Dataset:
 
-    from think2seg.data.synth import read_meta
 
     root, issues = Path(root), Issues(on_error)
     phrase_file, img_dir, mask_dir = root / f"output_phrase_{split}.txt", root / image_sub, root / mask_sub

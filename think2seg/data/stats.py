@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from think2seg.core.drawing import show
+from think2seg.core.io import data_error
 from think2seg.data import FORMATS, SPLITS, load_dataset, load_pair, parse_spec
 from think2seg.data.dataset import Dataset
-from think2seg.data.io import data_error
+from think2seg.data.referring import rrsisd_splits
+from think2seg.data.synth import ensure_default
 
 SYNTH_ALIASES = ("synth", "synthearth", "default")
 
@@ -27,8 +31,6 @@ SYNTH_ALIASES = ("synth", "synthearth", "default")
 def resolve(dataset: str | None, **synth_kwargs: Any) -> str:
     """``FORMAT:DIR`` for ``dataset``; None / ``"synthearth"`` = the default SynthEarth (generated once)."""
     if dataset is None or str(dataset).lower() in SYNTH_ALIASES:
-        from think2seg.data.synth import ensure_default
-
         return f"earthreason:{ensure_default(**synth_kwargs)}"
     fmt, root = parse_spec(dataset)
     return f"{fmt}:{root}"
@@ -43,7 +45,6 @@ def available_splits(spec: str) -> list[str]:
         return [s for s in SPLITS if (root / s).is_dir()]
     if fmt in ("refsegrs", "risbench"):
         return [s for s in SPLITS if (root / f"output_phrase_{s}.txt").is_file()]
-    from think2seg.data.referring import rrsisd_splits
 
     present = set(rrsisd_splits(root))
     return [s for s in SPLITS if s in present] + sorted(str(s) for s in present - set(SPLITS) - {None})
@@ -84,7 +85,6 @@ def format_table(stats: dict[str, dict[str, Any]]) -> str:
 
 def summary_frame(stats: dict[str, dict[str, Any]]):
     """A pandas DataFrame, one row per split."""
-    import pandas as pd
 
     rows = []
     for split, s in stats.items():
@@ -191,8 +191,6 @@ def plot_question_lengths(ds: Dataset):
 def plot_examples(ds: Dataset, n: int = 8, *, seed: int = 0, size: int | None = None, cols: int = 4):
     """A grid of ``n`` samples (distinct images, empty targets included if any): image, mask, question."""
     import matplotlib.pyplot as plt
-
-    from think2seg.viz import show
 
     rng = np.random.default_rng(seed)
     seen, picks = set(), []

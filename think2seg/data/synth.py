@@ -35,9 +35,10 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 
-from think2seg.data import FORMATS, SPLITS
-from think2seg.data.io import DataError, data_error
+from think2seg.core.io import DataError, data_error
+from think2seg.data.formats import FORMATS, SPLITS
 from think2seg.data.questions import make_questions, referring_expression, semantic_phrase
 from think2seg.data.scenes import CATEGORIES, CATEGORY_KEYS, render_scene
 
@@ -237,7 +238,6 @@ def generate(
     """Write a SynthEarth dataset in ``format`` under ``out_dir``; returns a summary dict with per-split
     ``images``, ``questions`` (samples for the referring formats), ``empty`` and the time taken.
     ``workers=None`` uses up to ``os.cpu_count()`` processes for more than 64 images, else none."""
-    from tqdm.auto import tqdm
 
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")

@@ -23,7 +23,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pandas as pd
+from affine import Affine
 
+from think2seg.data.questions import make_questions
+from think2seg.data.scenes import render_scene
 from think2seg.predict.run import STRATEGIES, PredictConfig, predict
 
 
@@ -31,10 +35,6 @@ def build_mosaic(out: str | Path, grid: int = 8, size: int = 256, n_target: int 
                  category: str = "storage_tank", seed: int = 0) -> dict[str, Any]:
     """Write ``mosaic.tif`` (RGB, EPSG:32631, 1 m pixels) and ``truth.tif``; returns paths and the question."""
     import rasterio
-    from affine import Affine
-
-    from think2seg.data.questions import make_questions
-    from think2seg.data.scenes import render_scene
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,6 @@ def main(argv: list[str] | None = None) -> None:
     specs = dict(p.split("=", 1) for p in (a.prompter or ["oracle112=oracle?image_size=112", "oracle840=oracle", "tiny=tiny"]))
     rows = compare_strategies(m, specs, Path(a.out) / "runs")
     (Path(a.out) / "strategies.json").write_text(json.dumps(rows, indent=1))
-    import pandas as pd
 
     print(f"question: {m['question']!r}")
     print(pd.DataFrame(rows).round(3).to_markdown(index=False))

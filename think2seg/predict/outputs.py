@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from think2seg.types import Instance
+from think2seg.core.drawing import overlay
+from think2seg.core.types import Instance
 
 
 @contextmanager
@@ -101,7 +103,6 @@ class MaskStore:
 
     def finish(self) -> list[Path]:
         """For a non-georeferenced scene convert each mask to ``qK.mask.png``. The final paths."""
-        from PIL import Image
 
         if self.scene.georeferenced:
             return list(self.paths)
@@ -131,9 +132,6 @@ def instance_map(inst: Instance, transform: Any) -> dict[str, Any]:
 
 def write_overlay(scene: Any, store: MaskStore, q: int, instances: list[Instance], path: Path, side: int) -> Path:
     """``path``: the scene (long side at most ``side`` px) with question ``q``'s mask and the prompts drawn."""
-    from PIL import Image
-
-    from think2seg.viz import overlay
 
     s = min(1.0, side / max(scene.width, scene.height))
     hw = (max(1, round(scene.height * s)), max(1, round(scene.width * s)))

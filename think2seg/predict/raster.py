@@ -19,14 +19,16 @@ Errors (:class:`SceneError`, a ``ValueError``) name the file and, where one is a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 
-from think2seg.errors import UserError
+from think2seg.core.errors import UserError
 
 DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
 STRETCH_PERCENTILES = (2.0, 98.0)
@@ -79,7 +81,6 @@ class Scene:
     @property
     def georeferenced(self) -> bool:
         """True when the file has a CRS and a non-identity geotransform (map coordinates exist)."""
-        from affine import Affine
 
         return self.dataset.crs is not None and self.dataset.transform != Affine.identity()
 
@@ -144,7 +145,6 @@ def _stretch(ds: Any, bands: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 def open_scene(path: str | Path, bands: str | Sequence[int] | None = None) -> Scene:
     """Open ``path`` for windowed reads; raise :class:`SceneError` naming the file (or ``--bands``)."""
-    import warnings
 
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError

@@ -5,8 +5,8 @@
 ...                                 out="out/scene", vector="map"))                # doctest: +SKIP
 
 Data flow, per question, as in evaluation: the prompter answers on a model-space image, the answer is
-parsed (:func:`think2seg.parsing.parse_completion`), its prompts are scaled to the image the segmenter
-sees (:func:`think2seg.geometry.scale_prompts`) and the segmenter returns the union mask. Strategies:
+parsed (:func:`think2seg.core.parsing.parse_completion`), its prompts are scaled to the image the segmenter
+sees (:func:`think2seg.core.geometry.scale_prompts`) and the segmenter returns the union mask. Strategies:
 
 - ``tiles``: every tile (:mod:`.tiling`) is asked every question; an empty answer ``[]`` is allowed and
   leaves the tile empty. Tile masks are merged by the rule of :mod:`.tiling`.
@@ -25,20 +25,24 @@ coordinates) of every prompter call.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from think2seg.geometry import as_size, resize_mask, scale_prompts
-from think2seg.parsing import parse_completion
+from think2seg.core.geometry import as_size, resize_mask, scale_prompts
+from think2seg.core.parsing import parse_completion
+from think2seg.core.types import Instance, Sample
 from think2seg.predict.outputs import MaskStore, instance_map, write_overlay
 from think2seg.predict.raster import SceneError, open_scene
 from think2seg.predict.tiling import Tile, merge_tile_mask, tile_grid, tiles_for_boxes
 from think2seg.predict.vector import mask_polygons, write_geojson
-from think2seg.types import Instance, Sample
+from think2seg.prompters import OraclePrompter, build_prompter
+from think2seg.segmenters import build_segmenter
 
 STRATEGIES = ("tiles", "overview", "refine")
 DEFAULT_STRATEGY = "tiles"
@@ -168,7 +172,6 @@ def _segment_crops(scene: Any, seg: Any, store: MaskStore, q: int, instances: li
 
 def _tile_pass(scene, asker, seg, store, todo: list[tuple[Tile, list[int]]], questions, truth, overlap, batch,
                progress, records, log: Path) -> None:
-    from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc="predict tiles", unit="tile", disable=not progress)
     for b in range(0, len(todo), batch):
@@ -199,8 +202,6 @@ RESUME_KEYS = ("image", "questions", "prompter", "segmenter", "strategy", "tile"
 
 
 def _log(path: Path, obj: dict) -> None:
-    import os
-
     with path.open("a") as f:
         f.write(json.dumps(obj) + "\n")
         f.flush()
@@ -280,15 +281,9 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
             if (truth.width, truth.height) != (scene.width, scene.height):
                 raise SceneError(f"--truth {cfg.truth}: {truth.width}x{truth.height}, the image is {scene.width}x{scene.height}")
         if prompter is None:
-            from think2seg.prompters import build_prompter
-
             prompter = build_prompter(cfg.prompter)
         if segmenter is None:
-            from think2seg.segmenters import build_segmenter
-
             segmenter = build_segmenter(cfg.segmenter)
-        from think2seg.prompters import OraclePrompter
-
         if isinstance(prompter, OraclePrompter) and truth is None:
             raise ValueError(f"--prompter {cfg.prompter}: the oracle answers from a ground-truth mask; give --truth MASK")
         asker = _Asker(prompter)

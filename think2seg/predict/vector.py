@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 
 
 def mask_polygons(mask: np.ndarray, transform=None, crs=None, properties: dict[str, Any] | None = None) -> dict:
     """A GeoJSON FeatureCollection of the (H, W) bool ``mask``'s regions (module doc for the spaces)."""
-    from affine import Affine
     from rasterio.features import shapes
     from shapely.geometry import mapping, shape
 

@@ -38,12 +38,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from think2seg.core.specs import split_options
 from think2seg.prompters.base import Prompter
 from think2seg.prompters.families import FAMILIES
 from think2seg.prompters.hf import HFPrompter
 from think2seg.prompters.oracle import OraclePrompter, mask_to_instances
 from think2seg.prompters.tiny import SHIPPED
-from think2seg.specs import split_options
 
 __all__ = [
     "FAMILIES",

@@ -6,7 +6,7 @@
 
 ``image_size`` is the model-space size the completions' coordinates refer to (840 for Qwen2.5-VL as
 released). Completions are raw text in the answer format (``<think>..</think><answer>..</answer>``);
-parse them with :func:`think2seg.parsing.parse_completion`.
+parse them with :func:`think2seg.core.parsing.parse_completion`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from think2seg.types import Sample
+from think2seg.core.types import Sample
 
 
 @runtime_checkable

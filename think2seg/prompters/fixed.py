@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from think2seg.geometry import DEFAULT_MODEL_SIZE, as_size
-from think2seg.prompts import DEFAULT_STYLE, PromptStyle, format_answer, get_style
-from think2seg.types import Instance, Sample
+from think2seg.core.geometry import DEFAULT_MODEL_SIZE, as_size
+from think2seg.core.styles import DEFAULT_STYLE, PromptStyle, format_answer, get_style
+from think2seg.core.types import Instance, Sample
 
 
 def _floats(value: str | Sequence[float], n: int, name: str) -> tuple[float, ...]:

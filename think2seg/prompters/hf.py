@@ -30,11 +30,11 @@ InternVL3 must be a transformers-native ``*-hf`` checkpoint (``model_type: inter
 remote-code repos (``internvl_chat``) are refused with a message saying so.
 
 Image path: ``sample.load_image()`` ((H, W, 3) uint8 RGB, native size) is squashed to ``image_size``
-(W, H; aspect ratio NOT kept) with :func:`think2seg.geometry.resize_image`, then given to the processor.
+(W, H; aspect ratio NOT kept) with :func:`think2seg.core.geometry.resize_image`, then given to the processor.
 The completions' coordinates are integer pixels of that ``image_size`` image (map them back with
-:func:`think2seg.geometry.prompts_to_native`).
+:func:`think2seg.core.geometry.prompts_to_native`).
 
-Text path: :func:`think2seg.prompts.build_messages` (system + user = [image, text]) rendered by the
+Text path: :func:`think2seg.core.styles.build_messages` (system + user = [image, text]) rendered by the
 processor's chat template with the generation prompt. Prompts are never truncated (cut image tokens are
 the "Image features and image tokens do not match" failure); batches are LEFT padded.
 
@@ -65,6 +65,8 @@ each (path, dtype, device, attention) combination.
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import logging
 import os
 import zlib
@@ -72,9 +74,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from think2seg.errors import ModelNotFoundError
-from think2seg.geometry import as_size
-from think2seg.model_dirs import check_model_dir, looks_local, read_model_type
+from PIL import Image
+from tqdm.auto import tqdm
+
+from think2seg.core.errors import ModelNotFoundError
+from think2seg.core.geometry import as_size, resize_image
+from think2seg.core.model_dirs import check_model_dir, looks_local, read_model_type
+from think2seg.core.styles import DEFAULT_STYLE, TEMPLATES, PromptStyle, build_messages, get_style
+from think2seg.core.types import Sample
 from think2seg.prompters.families import (  # noqa: F401  (re-exported: the family registry's old home)
     FAMILIES,
     META_FILE,
@@ -83,8 +90,6 @@ from think2seg.prompters.families import (  # noqa: F401  (re-exported: the fami
     read_meta,
     resolve_family,
 )
-from think2seg.prompts import DEFAULT_STYLE, PromptStyle, build_messages, get_style
-from think2seg.types import Sample
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +187,6 @@ class HFPrompter:
     def _configure(
         self, family, image_size, style, template, max_new_tokens, batch_size, generation_kwargs, source
     ):
-        from think2seg.prompts import TEMPLATES
 
         self.family = resolve_family(family) if family else family_of_model_type(self.model_type, source)
         self.image_size = as_size(image_size if image_size is not None else self.family.image_size)
@@ -263,7 +267,6 @@ class HFPrompter:
     def _attn_choice(self, dtype) -> str:
         if self._attn is not None:
             return self._attn
-        import importlib.util
 
         import torch
 
@@ -336,9 +339,6 @@ class HFPrompter:
 
     def model_image(self, sample: Sample):
         """The sample's image squashed to ``image_size`` (a PIL RGB image, what the processor receives)."""
-        from PIL import Image
-
-        from think2seg.geometry import resize_image
 
         return Image.fromarray(resize_image(sample.load_image(), self.image_size)).convert("RGB")
 
@@ -372,8 +372,6 @@ class HFPrompter:
 
     # -- generation ----------------------------------------------------------------------------------
     def _generation_config(self, temperature: float):
-        import copy
-
         if getattr(self, "generation", "checkpoint") == "authors":
             return self._authors_generation_config(temperature)
         gen = copy.deepcopy(self.model.generation_config)
@@ -442,7 +440,6 @@ class HFPrompter:
         per_batch = max(1, self.batch_size // n)
         out: list[list[str]] = []
         starts = range(0, len(samples), per_batch)
-        from tqdm.auto import tqdm
 
         for start in tqdm(
             starts, desc=f"{self.family.name} generate", unit="batch", disable=len(starts) <= 1

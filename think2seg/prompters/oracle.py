@@ -14,10 +14,10 @@ Modes:
   dropped unless that would drop every component; at most ``max_instances`` largest components kept).
 - ``whole``: a single instance for the whole mask (box around all components; points spread over them).
 
-Per instance: the prompts of :func:`think2seg.mask_prompts.mask_to_instances` (tight box, deep spread
+Per instance: the prompts of :func:`think2seg.core.mask_to_prompts.mask_to_instances` (tight box, deep spread
 positive points, nearby negative points).
 
-Completions go through :func:`think2seg.prompts.format_answer` with a short think text. The oracle is
+Completions go through :func:`think2seg.core.styles.format_answer` with a short think text. The oracle is
 deterministic: ``generate(..., n)`` returns ``n`` identical copies whatever the temperature and seed.
 """
 
@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from think2seg.geometry import as_size, resize_mask
-from think2seg.mask_prompts import MODES, mask_to_instances
-from think2seg.prompts import DEFAULT_STYLE, PromptStyle, format_answer, get_style
-from think2seg.types import Instance, Sample
+from think2seg.core.geometry import as_size, resize_mask
+from think2seg.core.mask_to_prompts import MODES, mask_to_instances
+from think2seg.core.styles import DEFAULT_STYLE, PromptStyle, format_answer, get_style
+from think2seg.core.types import Instance, Sample
 
 __all__ = ["MODES", "OraclePrompter", "mask_to_instances"]
 

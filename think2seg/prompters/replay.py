@@ -15,15 +15,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from think2seg.types import Sample
+from think2seg.core.records import read_records
+from think2seg.core.types import Sample
 
 
 class ReplayPrompter:
     """The recorded completion of each sample id of ``run_dir`` (``records.jsonl`` + ``config.json``)."""
 
     def __init__(self, run_dir: str | Path, **_ignored: object) -> None:
-        from think2seg.evaluate import read_records
-
         self.run_dir = Path(run_dir)
         cfg = self.run_dir / "config.json"
         if not cfg.is_file():

@@ -10,7 +10,7 @@
 
 Prompter spec strings: ``tiny`` (shipped checkpoint) and ``tiny:/path`` (see :func:`from_spec`).
 :class:`TinyPrompter` is an :class:`~think2seg.prompters.hf.HFPrompter` (family ``qwen2.5-vl``), so the
-model is driven exactly as a real Qwen2.5-VL: messages from :func:`think2seg.prompts.build_messages`
+model is driven exactly as a real Qwen2.5-VL: messages from :func:`think2seg.core.styles.build_messages`
 (template ``compact`` unless the checkpoint's ``think2seg_prompter.json`` says otherwise) rendered by the
 processor's chat template, the image squashed to ``image_size`` first, batched left-padded ``generate``. Rebuild the shipped checkpoint with ``think2seg warmstart``.
 """
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from think2seg.model_dirs import check_model_dir
+from think2seg.core.model_dirs import check_model_dir
 from think2seg.prompters.families import META_FILE, read_meta
 from think2seg.prompters.hf import HFPrompter
 
@@ -44,7 +44,7 @@ REBUILD_HINT = "think2seg warmstart --config configs/warmstart.yaml --out think2
 
 def check_checkpoint(path: str | Path | None = None) -> Path:
     """The checkpoint folder (default: the shipped one) if it holds a config, a tokenizer and weights;
-    otherwise a :class:`~think2seg.errors.ModelNotFoundError` naming it."""
+    otherwise a :class:`~think2seg.core.errors.ModelNotFoundError` naming it."""
     p = Path(path) if path is not None else ASSET_DIR
     return check_model_dir(p, "tiny prompter checkpoint", ("config.json", "tokenizer.json"), weights=True,
                            hint=f"rebuild: {REBUILD_HINT}")

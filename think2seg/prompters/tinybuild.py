@@ -19,6 +19,7 @@ and reload offline with no custom code (tests/test_tiny.py builds, saves and rel
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -237,8 +238,6 @@ def save_tiny(model, processor, out_dir: str | Path, *, dtype=None) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if dtype is not None:
-        import copy
-
         model = copy.deepcopy(model).to(dtype)
     model.save_pretrained(out)
     processor.save_pretrained(out)

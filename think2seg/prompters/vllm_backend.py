@@ -24,8 +24,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
+from think2seg.core.types import Sample
 from think2seg.prompters.hf import HFPrompter
-from think2seg.types import Sample
 
 
 class VLLMPrompter(HFPrompter):

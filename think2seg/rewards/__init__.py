@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from think2seg.parsing import DEFAULT_POLICY, check_policy
-from think2seg.prompts import DEFAULT_STYLE, PromptStyle
+from think2seg.core.parsing import DEFAULT_POLICY, check_policy
+from think2seg.core.styles import DEFAULT_STYLE, PromptStyle
 from think2seg.rewards.columns import BatchParser, completion_text, image_sizes, load_gt_mask
 from think2seg.rewards.format import JsonFormatReward, think_format_reward
 from think2seg.rewards.mask_iou import MaskIoUReward

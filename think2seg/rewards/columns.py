@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from think2seg.parsing import DEFAULT_POLICY, ParseResult, check_policy, parse_completion
-from think2seg.prompts import DEFAULT_STYLE, PromptStyle
+from think2seg.core.geometry import resize_mask
+from think2seg.core.io import read_mask
+from think2seg.core.parsing import DEFAULT_POLICY, ParseResult, check_policy, parse_completion
+from think2seg.core.styles import DEFAULT_STYLE, PromptStyle
 
 
 def completion_text(completion: Any) -> str:
@@ -61,15 +63,11 @@ def image_sizes(image: Sequence[Any] | None, n: int, default: int = 840) -> list
 
 @lru_cache(maxsize=256)
 def _mask_from_path(path: str, w: int, h: int) -> np.ndarray:
-    from think2seg.data.io import read_mask
-    from think2seg.geometry import resize_mask
-
     return resize_mask(read_mask(path), (w, h))
 
 
 def load_gt_mask(value: Any, size: tuple[int, int]) -> np.ndarray:
     """A ground-truth mask column value -> (H, W) bool at ``size=(W, H)``."""
-    from think2seg.geometry import resize_mask
 
     w, h = size
     if isinstance(value, (str,)) or hasattr(value, "__fspath__"):

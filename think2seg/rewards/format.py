@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from think2seg.parsing import tags_full_match
-from think2seg.prompts import DEFAULT_STYLE, PromptStyle
+from think2seg.core.parsing import tags_full_match
+from think2seg.core.styles import DEFAULT_STYLE, PromptStyle
 from think2seg.rewards.columns import BatchParser, ParsingReward, completion_text, image_sizes, load_gt_mask
 
 

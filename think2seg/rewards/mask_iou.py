@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from think2seg.prompts import DEFAULT_STYLE, PromptStyle
+from think2seg.core.styles import DEFAULT_STYLE, PromptStyle
 from think2seg.rewards.columns import BatchParser, ParsingReward, image_array, image_sizes, load_gt_mask
+from think2seg.segmenters import build_segmenter
 
 
 class MaskIoUReward(ParsingReward):
@@ -45,8 +46,6 @@ class MaskIoUReward(ParsingReward):
     def segmenter(self) -> Any:
         """Built lazily, once per process, on that process's device."""
         if isinstance(self._segmenter, str):
-            from think2seg.segmenters import build_segmenter
-
             self._segmenter = build_segmenter(self._segmenter)
         return self._segmenter
 

@@ -10,13 +10,13 @@ Every function follows ``f(completions, image=..., gt_mask=..., **columns) -> li
 coordinate spaces of :mod:`think2seg.rewards.columns`: ``image`` as the model saw it, ``gt_mask`` an array, a path
 or a COCO RLE, resized to the image); each term is its own function with its own ``__name__`` so trl logs
 it separately, and the scheme's weights come with it. All terms score the instances the project parser
-(:func:`think2seg.parsing.parse_completion`, style ``bbox+2pos`` by default) returns, in model pixels.
+(:func:`think2seg.core.parsing.parse_completion`, style ``bbox+2pos`` by default) returns, in model pixels.
 
 Schemes (terms as trl names them; weight 1 each)
 -------------------------------------------------
 ``segzero`` — Seg-Zero, as the Think2Seg-RS paper reproduced it on EarthReason: the pseudo ground truth
 is ONE tight box around the whole mask plus two interior points (the placement of
-:func:`think2seg.mask_prompts.spread_points`: deepest pixel, then depth x spread).
+:func:`think2seg.core.mask_to_prompts.spread_points`: deepest pixel, then depth x spread).
 ``think_format_reward``, ``json_format``, ``segzero_box_iou`` (IoU > 0.5), ``segzero_box_l1`` (mean
 absolute difference of the four coordinates < 10 px), ``segzero_points`` (every predicted positive point
 inside the predicted box AND the mean distance of predicted to pseudo points, after the optimal pairing,
@@ -66,13 +66,13 @@ from typing import Any
 
 import numpy as np
 
-from think2seg.geometry import box_iou
-from think2seg.parsing import ParseResult, parse_completion
-from think2seg.prompts import DEFAULT_STYLE, PromptStyle, get_style
+from think2seg.core.geometry import box_iou
+from think2seg.core.parsing import ParseResult, parse_completion
+from think2seg.core.styles import DEFAULT_STYLE, PromptStyle, get_style
+from think2seg.core.types import Box, Instance, Point
 from think2seg.rewards.columns import completion_text, image_sizes, load_gt_mask
 from think2seg.rewards.format import JsonFormatReward, think_format_reward
 from think2seg.rewards.pseudo_gt import component_boxes, dbscan_instances, segzero_pseudo_gt
-from think2seg.types import Box, Instance, Point
 
 BOX_IOU_THR = 0.5  # all three peers
 BOX_L1_THR = 10.0  # Seg-Zero, VisionReasoner: mean |Δ| over the 4 coordinates, pixels

@@ -6,7 +6,7 @@
 ((5, 5, 57, 54), [(30, 40, 57, 54), (5, 5, 19, 19)])
 
 All in the mask's pixel space ((H, W) bool in, integer inclusive boxes and (x, y) points out), built on
-:mod:`think2seg.mask_prompts`.
+:mod:`think2seg.core.mask_to_prompts`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import math
 
 import numpy as np
 
-from think2seg.mask_prompts import depth_map, mask_to_instances
-from think2seg.types import Box, Instance
+from think2seg.core.mask_to_prompts import depth_map, mask_to_instances
+from think2seg.core.types import Box, Instance
 
 MAX_PSEUDO_INSTANCES = 32  # = the parser's cap on predicted instances
 
 
 def segzero_pseudo_gt(mask: np.ndarray) -> Instance | None:
-    """One tight box around the whole mask + two interior points (:func:`~think2seg.mask_prompts.spread_points` placement); None if empty."""
+    """One tight box around the whole mask + two interior points (:func:`~think2seg.core.mask_to_prompts.spread_points` placement); None if empty."""
     inst = mask_to_instances(mask, "bbox+2pos", mode="whole")
     return inst[0] if inst else None
 
@@ -33,7 +33,7 @@ def component_boxes(
     """RemoteReasoner's mask -> boxes: one tight box per 8-connected component, largest first.
 
     Components under ``min_area`` pixels are dropped unless that would drop all of them (then the largest
-    is kept), like :func:`~think2seg.mask_prompts.mask_to_instances`'s ``components`` mode which this reuses.
+    is kept), like :func:`~think2seg.core.mask_to_prompts.mask_to_instances`'s ``components`` mode which this reuses.
     """
     insts = mask_to_instances(mask, "bbox", "components", max_instances=max_instances, min_area=min_area)
     return [i.box for i in insts if i.box is not None]
@@ -71,7 +71,7 @@ def dbscan_instances(
       cluster (a non-empty mask always gives at least one pseudo instance).
 
     Every foreground pixel then takes its cell's cluster, so boxes are tight at full resolution; the
-    point is the cluster's deepest pixel (:func:`~think2seg.mask_prompts.depth_map`, i.e. ``spread_points(cluster, 1)``).
+    point is the cluster's deepest pixel (:func:`~think2seg.core.mask_to_prompts.depth_map`, i.e. ``spread_points(cluster, 1)``).
     Clusters are returned largest first (pixel count), at most ``max_instances``. Distances are thus
     measured at cell resolution (within ``s`` px); a full 840² mask takes about 25-40 ms (one CPU core).
     """

@@ -24,6 +24,7 @@ from think2seg.segmenters.base import (
     segment_many,
     usable,
 )
+from think2seg.segmenters.boxfill import BoxFillSegmenter
 from think2seg.segmenters.checkpoints import (
     ENV_VAR,
     OFFICIAL_URL,
@@ -31,6 +32,7 @@ from think2seg.segmenters.checkpoints import (
     find_sam2_checkpoints,
     resolve_sam2_checkpoint,
 )
+from think2seg.segmenters.grabcut import GrabCutSegmenter
 from think2seg.segmenters.spec import SAM2_SIZES, WEIGHTLESS, SegmenterSpec, parse_segmenter_spec
 
 if TYPE_CHECKING:
@@ -86,12 +88,8 @@ def build_segmenter(spec: str | SegmenterSpec, device: str | None = None) -> Seg
         seg = _BUILT.get(key)
         if seg is None:
             if parsed.backend == "grabcut":
-                from think2seg.segmenters.grabcut import GrabCutSegmenter
-
                 seg = GrabCutSegmenter()
             elif parsed.backend == "boxfill":
-                from think2seg.segmenters.boxfill import BoxFillSegmenter
-
                 seg = BoxFillSegmenter()
             else:
                 from think2seg.segmenters.sam2 import SAM2Segmenter
@@ -107,7 +105,5 @@ def __getattr__(name: str) -> Any:  # lazy: keep torch / sam2 out of `import thi
 
         return SAM2Segmenter
     if name == "GrabCutSegmenter":
-        from think2seg.segmenters.grabcut import GrabCutSegmenter
-
         return GrabCutSegmenter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

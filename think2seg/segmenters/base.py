@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from think2seg.types import Instance, PromptSet
+from think2seg.core.types import Instance, PromptSet
 
 ImageKey = tuple[tuple[int, ...], str]
 

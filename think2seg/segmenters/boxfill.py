@@ -1,7 +1,7 @@
 """The weightless "segmenter" whose mask is the prompt's box: IoU of a box-shaped mask, no image used.
 
     >>> import numpy as np
-    >>> from think2seg.types import Instance
+    >>> from think2seg.core.types import Instance
     >>> seg = BoxFillSegmenter()                                   # or build_segmenter("boxfill")
     >>> m = seg.segment(np.zeros((8, 8, 3), np.uint8), [[Instance(box=(1, 2, 3, 5))]])[0]
     >>> int(m.sum()), bool(m[2, 1] and m[5, 3] and not m[6, 3])      # 3 x 4 px, inclusive corners
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from think2seg.geometry import clip_box
+from think2seg.core.geometry import clip_box
+from think2seg.core.types import Instance, PromptSet
 from think2seg.segmenters.base import ImageKey, SegmenterBase, usable
-from think2seg.types import Instance, PromptSet
 
 __all__ = ["BoxFillSegmenter", "box_region"]
 

@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from think2seg.errors import UserError
+from think2seg.core.errors import UserError
 from think2seg.segmenters.spec import SAM2_SIZES
 
 ENV_VAR = "THINK2SEG_SAM2_DIR"

@@ -34,9 +34,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from think2seg.geometry import clip_box
+from think2seg.core.geometry import clip_box
+from think2seg.core.types import Instance, PromptSet
 from think2seg.segmenters.base import ImageKey, SegmenterBase, instance_key, usable
-from think2seg.types import Instance, PromptSet
 
 MIN_SIDE = 3
 

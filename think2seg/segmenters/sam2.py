@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from think2seg.core.types import Instance, PromptSet
 from think2seg.segmenters.base import (
     ImageKey,
     SegmenterBase,
@@ -38,7 +39,6 @@ from think2seg.segmenters.base import (
 from think2seg.segmenters.checkpoints import resolve_sam2_checkpoint
 from think2seg.segmenters.sam2_decoder import CachedDecoder, ImagePrep
 from think2seg.segmenters.spec import RANDOM, SAM2_SIZES
-from think2seg.types import Instance, PromptSet
 
 CPU_DECODER_BATCH = 1
 CUDA_DECODER_BATCH = 64

@@ -18,7 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from think2seg.data.scenes import CATEGORY_KEYS
+from think2seg.prompters.tiny import META_FILE, TinyPrompter
+from think2seg.prompters.tinybuild import save_tiny
+from think2seg.warmstart import llm, scenes, sft, vision
 from think2seg.warmstart.config import WarmstartConfig
+from think2seg.warmstart.report import evaluate, evaluate_sampled
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +31,6 @@ log = logging.getLogger(__name__)
 def save(model, processor, cfg: WarmstartConfig, out: Path, report: dict) -> None:
     """fp16 ``save_pretrained`` dir + ``think2seg_prompter.json`` (template, style, size) + the report."""
     import torch
-
-    from think2seg.prompters.tiny import META_FILE
-    from think2seg.prompters.tinybuild import save_tiny
 
     for prm in model.parameters():
         prm.requires_grad_(True)
@@ -41,7 +43,6 @@ def save(model, processor, cfg: WarmstartConfig, out: Path, report: dict) -> Non
 
 def grounding_report(prompter, cfg: WarmstartConfig, explicit, implicit) -> dict[str, Any]:
     """The report rows on prepared val samples (see :mod:`think2seg.warmstart.report`)."""
-    from think2seg.warmstart.report import evaluate, evaluate_sampled
 
     return {
         "explicit": evaluate(prompter, explicit),
@@ -56,9 +57,6 @@ def grounding_report(prompter, cfg: WarmstartConfig, explicit, implicit) -> dict
 def warmstart(cfg: WarmstartConfig) -> dict:
     """Build the tiny prompter into ``cfg.out`` and return its report."""
     import torch
-
-    from think2seg.data.scenes import CATEGORY_KEYS
-    from think2seg.warmstart import llm, scenes, sft, vision
 
     t0 = time.time()
     torch.set_num_threads(cfg.threads)
@@ -106,7 +104,6 @@ def warmstart(cfg: WarmstartConfig) -> dict:
     report["sft"] = sft.run_sft(model, processor, cfg, out / "_sft_work")
     lap("sft")
     save(model, processor, cfg, out, report)
-    from think2seg.prompters.tiny import TinyPrompter
 
     report["eval"] = grounding_report(TinyPrompter(out), cfg, ve, vi)
     lap("eval")

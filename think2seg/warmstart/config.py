@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 
 @dataclass
 class WarmstartConfig:
@@ -24,7 +26,7 @@ class WarmstartConfig:
     data_size: int = 256  # SynthEarth image size (scenes are rendered at it, then resized to image_size)
     seed: int = 0
     image_size: int = 112  # model input: (image_size / 28)^2 image tokens; coordinates in 0..image_size-1
-    template: str = "compact-qfirst"  # think2seg.prompts.TEMPLATES
+    template: str = "compact-qfirst"  # think2seg.core.styles.TEMPLATES
     style: str = "bbox+2pos"
     # tokenizer / model
     vocab_size: int = 700  # BPE merges (coordinate tokens and Qwen special tokens come on top)
@@ -77,8 +79,6 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> WarmstartConfig:
     cfg = WarmstartConfig()
     names = {f.name for f in fields(WarmstartConfig)}
     if path:
-        import yaml
-
         raw = yaml.safe_load(Path(path).read_text()) or {}
         unknown = set(raw) - names
         if unknown:
@@ -106,7 +106,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--lm-warmup-steps", type=int, dest="lm_warmup_steps")
     p.add_argument("--think-warmup-steps", type=int, dest="think_warmup_steps")
-    p.add_argument("--template", help="prompt template of the tiny prompter (think2seg.prompts.TEMPLATES)")
+    p.add_argument("--template", help="prompt template of the tiny prompter (think2seg.core.styles.TEMPLATES)")
     p.add_argument("--image-size", type=int, dest="image_size")
     p.add_argument("--eval-n", type=int, dest="eval_n")
     p.add_argument("--seed", type=int)

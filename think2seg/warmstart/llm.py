@@ -23,8 +23,11 @@ import math
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
 
-from think2seg.prompts import build_messages
+from think2seg.core.styles import TEXT_FIRST, build_messages
+from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer
 from think2seg.warmstart.config import WarmstartConfig
 from think2seg.warmstart.scenes import Prepared
 from think2seg.warmstart.targets import category_of, think_prefill
@@ -52,7 +55,6 @@ def init_number_embeddings(model, tokenizer, n: int, seed: int = 0) -> None:
 
 def build(cfg: WarmstartConfig, texts: list[str]):
     """A random-init ``(model, processor)`` whose BPE is trained on ``texts`` (+ one token per coordinate)."""
-    from think2seg.prompters.tinybuild import build_tiny_qwen2_5_vl, train_bpe_tokenizer
 
     tok = train_bpe_tokenizer(texts, cfg.vocab_size, number_tokens=cfg.image_size)
     model, processor = build_tiny_qwen2_5_vl(
@@ -82,10 +84,6 @@ def lm_warmup(model, processor, examples: Iterable[Prepared], cfg: WarmstartConf
     image-token states learns, with the layers below, the (G*G, 16) sub-cell occupancy of the asked
     category (BCE). ``examples`` must yield at least ``cfg.lm_warmup_steps * cfg.sft_batch`` items."""
     import torch
-    from PIL import Image
-    from tqdm.auto import tqdm
-
-    from think2seg.prompts import TEXT_FIRST
 
     if cfg.template not in TEXT_FIRST:
         raise ValueError(f"lm_warmup_steps > 0 needs a text-first template ({sorted(TEXT_FIRST)}), "
@@ -123,7 +121,6 @@ def lm_warmup(model, processor, examples: Iterable[Prepared], cfg: WarmstartConf
 def think_query_spans(processor, batch: list[Prepared], cfg: WarmstartConfig):
     """Tokenised prompt + target completion of each example (left-padded) and, per row, the token span
     from the last token of the category named in ``<think>`` to the end of the completion."""
-    from PIL import Image
 
     tok = processor.tokenizer
     prompts = [_prompt(processor, p, cfg) for p in batch]
@@ -153,7 +150,6 @@ def think_warmup(model, processor, examples: Iterable[Prepared], cfg: WarmstartC
     image size, MSE x that weight), so what the head retrieves carries the coordinates. Returns the last
     step's loss and the attention mass on the target tokens."""
     import torch
-    from tqdm.auto import tqdm
 
     image_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     k, nh = cfg.think_warmup_layer, cfg.think_warmup_heads

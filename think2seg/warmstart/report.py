@@ -19,7 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from think2seg.types import Sample
+from think2seg.core.geometry import box_iou
+from think2seg.core.metrics import record, sample_iou, summarize
+from think2seg.core.parsing import parse_completion
+from think2seg.core.types import Sample
+from think2seg.segmenters import build_segmenter
 from think2seg.warmstart.scenes import Prepared
 from think2seg.warmstart.targets import category_name, category_of, target_instances, think_prefill
 
@@ -69,10 +73,6 @@ def evaluate(prompter, prepared: list[Prepared], *, shuffle_images: bool = False
     ``"wrong"`` with another category present in the image, and adds ``on_forced_share`` (share of
     samples whose best box overlaps the forced category's union box more than the asked one's) and
     ``forced_box_iou``."""
-    from think2seg.geometry import box_iou
-    from think2seg.metrics import record, summarize
-    from think2seg.parsing import parse_completion
-    from think2seg.segmenters import build_segmenter
 
     items = list(prepared)
     mode = "right" if forced_think is True else (forced_think or None)
@@ -132,9 +132,6 @@ def evaluate_sampled(prompter, prepared: list[Prepared], n: int = 8, temperature
     """GRPO headroom: ``n`` samples per question at ``temperature`` -> mean gIoU of a sample, best-of-n
     gIoU (an upper bound on what RL can select for) and how often some sample names the asked category
     in ``<think>`` (pass@n)."""
-    from think2seg.metrics import record, sample_iou
-    from think2seg.parsing import parse_completion
-    from think2seg.segmenters import build_segmenter
 
     seg = build_segmenter("grabcut")
     items = list(prepared)

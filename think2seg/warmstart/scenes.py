@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from think2seg.types import Sample
+from think2seg.core.geometry import resize_image, resize_mask
+from think2seg.core.styles import instruction_text
+from think2seg.core.types import Sample
+from think2seg.data import load_dataset, synth
+from think2seg.data.questions import EXPLICIT, IMPLICIT
+from think2seg.data.scenes import CATEGORIES, CATEGORY_KEYS, render_scene
 from think2seg.warmstart.config import WarmstartConfig
 from think2seg.warmstart.targets import category_name, category_of, target_text
 
@@ -52,22 +57,18 @@ def ensure_data(cfg: WarmstartConfig) -> str:
     """``cfg.data`` or SynthEarth generated once (``think2seg.data.synth.ensure_default``)."""
     if cfg.data:
         return cfg.data
-    from think2seg.data import synth
 
     return str(synth.ensure_default(format="earthreason", n_train=cfg.n_train, n_val=cfg.n_val, n_test=0,
                                     seed=cfg.seed, size=cfg.data_size))
 
 
 def load_split(data: str, split: str, kind: str | None) -> list[Sample]:
-    from think2seg.data import load_dataset
-
     return list(load_dataset(data, split, questions="all", question_kind=kind))
 
 
 def prepare(samples: Sequence[Sample], size: int) -> list[Prepared]:
     """Dataset samples at the model size ``size`` with their SFT targets and, from ``extra["present"]``
     (SynthEarth), every category's union box (for evaluation)."""
-    from think2seg.geometry import resize_image, resize_mask
 
     out = []
     for s in samples:
@@ -88,9 +89,6 @@ def scene_examples(cfg: WarmstartConfig, *, stream: int = SFT_STREAM, start: int
     about an independently drawn category (``extra["kind"] = "blind"``), so only the ``<think>`` of the
     target names what the answer grounds. No implicit question is ever paired with its own category:
     that mapping is left to GRPO."""
-    from think2seg.data.questions import EXPLICIT, IMPLICIT
-    from think2seg.data.scenes import CATEGORIES, CATEGORY_KEYS, render_scene
-    from think2seg.geometry import resize_image, resize_mask
 
     n = cfg.sft_scenes if count is None else count
     for i in range(start, start + n):
@@ -121,9 +119,6 @@ def scene_examples(cfg: WarmstartConfig, *, stream: int = SFT_STREAM, start: int
 def tokenizer_texts(cfg: WarmstartConfig, n_scenes: int = 300) -> list[str]:
     """Text the BPE is trained on: every explicit template for every category, every implicit question,
     the instruction text and the targets of the first ``n_scenes`` SFT scenes."""
-    from think2seg.data.questions import EXPLICIT, IMPLICIT
-    from think2seg.data.scenes import CATEGORIES
-    from think2seg.prompts import instruction_text
 
     texts = [t.format(singular=c.singular, plural=c.plural) for t in EXPLICIT for c in CATEGORIES.values()]
     texts += [q for qs in IMPLICIT.values() for q in qs]
@@ -135,8 +130,6 @@ def tokenizer_texts(cfg: WarmstartConfig, n_scenes: int = 300) -> list[str]:
 def render_warmup_scenes(n: int, data_size: int, size: int, seed: int) -> list[dict[str, Any]]:
     """``n`` procedural scenes as ``{"image": (S, S, 3) uint8, "masks": {category: (S, S) bool}}`` at the
     model size ``size`` (every present category's mask known)."""
-    from think2seg.data.scenes import render_scene
-    from think2seg.geometry import resize_image, resize_mask
 
     out = []
     for i in range(n):

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from think2seg.prompts import build_messages
+from PIL import Image
+
+from think2seg.core.styles import build_messages
 from think2seg.warmstart.config import WarmstartConfig
 from think2seg.warmstart.scenes import scene_examples
 
 
 def _rows(cfg: WarmstartConfig):
-    from PIL import Image
-
     for p in scene_examples(cfg):
         yield {"prompt": build_messages(p.sample.question, cfg.style, cfg.template),
                "completion": [{"role": "assistant", "content": [{"type": "text", "text": p.target}]}],

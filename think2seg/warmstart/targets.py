@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from think2seg.prompts import format_answer
-from think2seg.types import Instance, Sample
+from think2seg.core.mask_to_prompts import mask_to_instances
+from think2seg.core.styles import format_answer
+from think2seg.core.types import Instance, Sample
+from think2seg.data.scenes import CATEGORIES
 
 
 def category_name(key: str) -> str:
     """SynthEarth's plural display name of a category key (``storage_tank`` -> ``storage tanks``)."""
-    from think2seg.data.scenes import CATEGORIES
 
     return CATEGORIES[key].plural if key in CATEGORIES else str(key).replace("_", " ")
 
@@ -46,7 +47,6 @@ def think_prefill(category: str) -> str:
 def target_instances(mask: np.ndarray) -> list[Instance]:
     """The SFT answer for an (H, W) model-size bool mask: one instance over the whole mask (``[]`` when
     empty), in the mask's pixel space."""
-    from think2seg.mask_prompts import mask_to_instances
 
     return mask_to_instances(mask, "bbox+2pos", "whole")
 

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
 
 from think2seg.warmstart.config import WarmstartConfig
 
@@ -27,7 +29,6 @@ log = logging.getLogger(__name__)
 
 def pixel_batch(processor, images: Sequence[np.ndarray]):
     """``(pixel_values, image_grid_thw)`` of model-size RGB ``images`` through the processor."""
-    from PIL import Image
 
     out = processor.image_processor(images=[Image.fromarray(im) for im in images], return_tensors="pt")
     return out["pixel_values"], out["image_grid_thw"]
@@ -65,7 +66,6 @@ def vision_warmup(model, processor, items: list[dict[str, Any]], categories: lis
     """Plain-torch dense pre-training of the vision tower on ``items`` (``render_warmup_scenes``) ->
     ``(stats, head)``."""
     import torch
-    from tqdm.auto import tqdm
 
     g = cfg.image_size // 28
     targets = [torch.from_numpy(dense_targets(d["masks"], categories, cfg.image_size)) for d in items]

@@ -1,1 +1,0 @@
-"""Subcommands of the ``think2seg`` CLI (see think2seg/cli.py for the contract)."""

@@ -1,0 +1,138 @@
+"""Several processes (``accelerate launch`` / ``torchrun``): ranks, one-rank decisions, ZeRO stage, sharding.
+
+    >>> from think2seg.core import distributed as dist
+    >>> dist.rank(), dist.world_size()            # (0, 1) in a plain process
+    (0, 1)
+    >>> dist.decide(lambda: time_is_up())        # doctest: +SKIP  rank 0 decides, every rank gets its answer
+    >>> dist.zero_stage()                         # None without DeepSpeed; 3 under configs/accelerate/zero3.yaml
+    >>> dist.shard(list(range(5)), 1, 2)          # rank 1 of 2 takes items 1 and 3
+    [1, 3]
+
+Everything here is a no-op in a single process (no ``torch.distributed`` group), so library code calls
+these helpers unconditionally. The collectives (:func:`barrier`, :func:`broadcast`, :func:`gather`)
+must be reached by every rank in the same order, like any collective.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _group() -> Any:
+    import torch.distributed as td
+
+    return td if td.is_available() and td.is_initialized() else None
+
+
+def rank() -> int:
+    """This process's global rank (0 without a process group)."""
+    td = _group()
+    return td.get_rank() if td else 0
+
+
+def world_size() -> int:
+    """Number of processes in the group (1 without a process group)."""
+    td = _group()
+    return td.get_world_size() if td else 1
+
+
+def local_rank() -> int:
+    """Rank on this machine (``LOCAL_RANK`` as set by the launcher; 0 otherwise)."""
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def init_from_env() -> int:
+    """Join the process group a launcher describes (``WORLD_SIZE`` > 1) through accelerate's
+    ``PartialState`` (NCCL on CUDA, gloo on CPU); returns the world size. Nothing happens in a plain
+    process or when a group exists already."""
+    if _group() is None and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        import torch
+        from accelerate import PartialState
+
+        PartialState(cpu=not torch.cuda.is_available())
+    return world_size()
+
+
+def barrier() -> None:
+    td = _group()
+    if td and td.get_world_size() > 1:
+        td.barrier()
+
+
+def broadcast(obj: T, src: int = 0) -> T:
+    """``obj`` as held by rank ``src``, on every rank (any picklable object)."""
+    td = _group()
+    if not td or td.get_world_size() == 1:
+        return obj
+    box = [obj]
+    td.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def gather(obj: T) -> list[T]:
+    """Every rank's ``obj``, in rank order, on every rank."""
+    td = _group()
+    if not td or td.get_world_size() == 1:
+        return [obj]
+    out: list[Any] = [None] * td.get_world_size()
+    td.all_gather_object(out, obj)
+    return out
+
+
+def decide(fn: Callable[[], T]) -> T:
+    """``fn()`` evaluated on rank 0 only and broadcast: one decision for all ranks (e.g. a wall-clock
+    budget, where ranks reading their own clocks can disagree by a step and deadlock in the next
+    collective)."""
+    return broadcast(fn() if rank() == 0 else None)
+
+
+def shard(items: Sequence[T], index: int, count: int) -> list[T]:
+    """Items ``index, index + count, ...`` of ``items``: round-robin, so ``count`` shards differ in
+    length by at most one and their union (in any order) is ``items``."""
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard {index}/{count}: need 0 <= index < count")
+    return list(items[index::count])
+
+
+def zero_stage(deepspeed: Any = None) -> int | None:
+    """The DeepSpeed ZeRO stage of this run, or None without DeepSpeed.
+
+    Looked up in order: accelerate's live state (``AcceleratorState().deepspeed_plugin.zero_stage``);
+    the environment ``accelerate launch --config_file configs/accelerate/zero3.yaml`` sets
+    (``ACCELERATE_USE_DEEPSPEED``, then ``ACCELERATE_DEEPSPEED_CONFIG_FILE`` or
+    ``ACCELERATE_DEEPSPEED_ZERO_STAGE``); then ``deepspeed``, the trainer's ``--deepspeed`` option (a
+    JSON file or dict). With an accelerate config, ``--deepspeed`` is None: the plugin comes from the
+    environment, which is why this is not read from the training arguments alone.
+    """
+    try:
+        from accelerate.state import AcceleratorState
+
+        state = AcceleratorState._shared_state
+        plugin = state.get("deepspeed_plugin") if state else None
+        if plugin is not None and getattr(plugin, "zero_stage", None) is not None:
+            return int(plugin.zero_stage)
+    except ImportError:  # accelerate is a dependency; keep the helper importable without it
+        pass
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        cfg_file = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "none")
+        if cfg_file != "none":
+            stage = _stage_of(cfg_file)
+            if stage is not None:
+                return stage
+        return int(os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", 2))
+    if deepspeed:
+        return _stage_of(deepspeed)
+    return None
+
+
+def _stage_of(config: str | Path | dict) -> int | None:
+    if not isinstance(config, dict):
+        config = json.loads(Path(config).read_text())
+    stage = config.get("zero_optimization", {}).get("stage")
+    return None if stage in (None, "auto") else int(stage)

@@ -1,0 +1,421 @@
+"""GRPO training of the LVLM prompter with trl's ``GRPOTrainer`` (not a fork) and a mask-only reward.
+
+    think2seg train --config configs/train/smoke.yaml [--max_steps 5 --output_dir runs/x ...]
+    accelerate launch --config_file configs/accelerate/zero3.yaml -m think2seg.training.grpo --config configs/train/paper_qwen3b.yaml
+
+Configuration is read by ``trl.TrlParser``: every ``GRPOConfig`` field (learning_rate, num_generations,
+beta, temperature, max_completion_length, bf16, gradient_checkpointing, deepspeed...) plus
+:class:`Think2SegArgs` (model, dataset, question policy, image size, prompt style/template, segmenter,
+reward scheme, LoRA / frozen vision tower). YAML file first, command-line ``--key value`` overrides it.
+The resolved configuration is written to ``<output_dir>/think2seg_train_config.json``.
+
+Data: each training row is one (image, question) of the dataset with columns ``prompt`` (conversational
+messages from :func:`think2seg.core.styles.build_messages`, image placeholder first), ``image`` (the image
+squashed to the model input size, so coordinates and the reward's masks share one space), ``gt_mask``
+(the label file path, resized with nearest neighbour by the reward), ``sample_id``, ``kind``.
+Rewards come from :func:`think2seg.rewards.build_reward_funcs` (scheme ``think2seg`` = format +
+mask IoU through the segmenter, one encoder pass per image per group).
+
+Resuming: ``--resume_from_checkpoint last`` (or a checkpoint path) continues with transformers' own
+mechanism (optimizer, scheduler, RNG and step restored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from think2seg.core.errors import UserError, config_file
+from think2seg.core.geometry import DEFAULT_MODEL_SIZE, resize_image
+from think2seg.core.io import read_image
+from think2seg.core.model_dirs import check_model_dir, looks_local
+from think2seg.core.provenance import provenance
+from think2seg.core.styles import build_messages
+from think2seg.data import check_spec, load_dataset
+from think2seg.prompters.families import FAMILIES, read_meta
+from think2seg.prompters.tiny import META_FILE, check_checkpoint
+from think2seg.rewards import build_reward_funcs
+from think2seg.segmenters import build_segmenter, parse_segmenter_spec, resolve_sam2_checkpoint
+from think2seg.training.setup import attention_fallback, check_saved_pixels, merge_lora, pin_image_processor
+
+log = logging.getLogger(__name__)
+
+IMAGE_CACHE = 64  # decoded, resized training images kept (per process): >= the distinct images of a step
+
+
+@dataclass
+class Think2SegArgs:
+    """The project's own training options (next to trl's GRPOConfig)."""
+
+    model: str = field(
+        default="tiny",
+        metadata={"help": "tiny | tiny:/path | local dir or hub id of a Qwen2.5-VL/InternVL3/LLaVA"},
+    )
+    data: str = field(
+        default="synthearth",
+        metadata={"help": "FORMAT:DIR of the training data (synthearth: the default SynthEarth, made on first use)"},
+    )
+    train_split: str = field(default="train", metadata={"help": "dataset split to train on"})
+    questions: str = field(
+        default="random",
+        metadata={"help": "first | random | all (per image; authors: one random question per image)"},
+    )
+    question_kind: str | None = field(
+        default=None, metadata={"help": "implicit | explicit (SynthEarth only)"}
+    )
+    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples"})
+    image_size: int | None = field(
+        default=None,
+        metadata={"help": "model input size (default: 840 Qwen, 896 InternVL3, the tiny model's own)"},
+    )
+    style: str = field(
+        default="bbox+2pos",
+        metadata={"help": "prompt style (bbox, 2pos, bbox+2pos, bbox+4pos, bbox+2pos+2neg)"},
+    )
+    template: str | None = field(
+        default=None, metadata={"help": "reference | compact (default: reference; the tiny model's own)"}
+    )
+    segmenter: str = field(
+        default="grabcut", metadata={"help": "segmenter spec: grabcut | sam2:small | sam2:small:/ckpt"}
+    )
+    eval_segmenter: str | None = field(
+        default=None,
+        metadata={"help": "segmenter of the held-out evaluations (default: --segmenter); e.g. train on boxfill, "
+                  "evaluate on grabcut"},
+    )
+    reward: str = field(
+        default="think2seg", metadata={"help": "think2seg | segzero | visionreasoner | remotereasoner"}
+    )
+    empty_json_ok_on_target: bool = field(
+        default=False,
+        metadata={"help": "released quirk: [] earns the JSON-format reward on a present target"},
+    )
+    parse_policy: str = field(
+        default="lenient",
+        metadata={"help": "answer parsing of the think2seg reward: lenient | released-train | released-test"},
+    )
+    loss_tokens: str = field(
+        default="completion",
+        metadata={"help": "completion (every generated token, the paper) | think (only the <think> span "
+                  "carries the policy loss; think2seg.training.loss_tokens)"},
+    )
+    freeze_vision: bool = field(default=False, metadata={"help": "freeze the vision tower"})
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank (0 = full fine-tuning)"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    lora_target_modules: str = field(
+        default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+        metadata={"help": "comma-separated module names"},
+    )
+    max_minutes: float | None = field(
+        default=None, metadata={"help": "stop training (and save) after this many minutes of wall-clock time"}
+    )
+    eval_split: str | None = field(
+        default=None, metadata={"help": "evaluate gIoU on this split during training (think2seg eval)"}
+    )
+    eval_every: int = field(
+        default=0, metadata={"help": "evaluate every N optimizer steps (0 = only before and after)"}
+    )
+    eval_limit: int | None = field(default=None, metadata={"help": "samples per evaluation"})
+    eval_question_kind: str | None = field(
+        default=None, metadata={"help": "question kind of the evaluations"}
+    )
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "torch CPU threads while training (None: torch's default); a wall-clock budget "
+                  "(max_minutes) buys a number of steps that depends on it"},
+    )
+
+
+def eval_segmenter_of(t2s: Think2SegArgs | Mapping[str, Any]) -> str:
+    """The segmenter spec of held-out evaluations: ``eval_segmenter`` when set, else the reward's
+    ``segmenter``. ``t2s``: the options, or their saved form (``think2seg_train_config.json``'s
+    ``"think2seg"`` dict)."""
+    get = t2s.get if isinstance(t2s, Mapping) else lambda k: getattr(t2s, k, None)
+    return get("eval_segmenter") or get("segmenter")
+
+
+def resolve_model(spec: str) -> tuple[str, dict[str, Any]]:
+    """Model spec -> (path or hub id, its prompter metadata: template / style / image_size, read from a
+    local checkpoint's ``think2seg_prompter.json``)."""
+
+    if spec == "tiny" or spec.startswith("tiny:"):
+        path = check_checkpoint(spec[5:] if spec.startswith("tiny:") else None)
+        meta = read_meta(path)
+        meta.setdefault("family", "qwen2.5-vl")
+        return str(path), meta
+
+    if looks_local(spec):
+        path = check_model_dir(spec, "--model")
+        return str(path), read_meta(path)
+    return spec, {}
+
+
+def build_train_dataset(
+    t2s: Think2SegArgs,
+    image_size: int,
+    template: str,
+    split: str | None = None,
+    question_kind: str | None = None,
+    limit: int | None = None,
+):
+    """A ``datasets.Dataset`` in trl's conversational VLM format (see module doc)."""
+    from datasets import Dataset
+
+    samples = load_dataset(
+        t2s.data,
+        split or t2s.train_split,
+        questions=t2s.questions,
+        question_kind=question_kind if question_kind is not None else t2s.question_kind,
+        limit=limit if limit is not None else t2s.train_limit,
+    )
+    if len(samples) == 0:
+        raise ValueError(f"--data {t2s.data!r} split {split or t2s.train_split!r}: no samples")
+    rows = []
+    for s in samples:
+        if s.mask_path is None:
+            raise ValueError(f"{s.id}: training needs a mask file per sample (mask_path)")
+        rows.append(
+            {
+                "prompt": build_messages(s.question, t2s.style, template),
+                "image_path": str(s.image_path),
+                "gt_mask": str(s.mask_path),
+                "sample_id": s.id,
+                "kind": str(s.extra.get("kind", "")),
+            }
+        )
+    ds = Dataset.from_list(rows)
+
+    @lru_cache(maxsize=IMAGE_CACHE)
+    def model_image(path: str) -> Image.Image:
+        return Image.fromarray(resize_image(read_image(path), image_size))
+
+    def add_images(batch: dict[str, list]) -> dict[str, list]:
+        # trl repeats every prompt G times in a row: decode and resize each image once, not G times
+        batch = dict(batch)
+        batch["image"] = [model_image(p) for p in batch["image_path"]]
+        return batch
+
+    return ds.with_transform(add_images)
+
+
+def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
+    """A ready ``GRPOTrainer`` (model, processor, dataset, rewards) from the two config objects."""
+    from transformers import AutoProcessor
+
+    from think2seg.training.loss_tokens import trainer_class
+
+    model_path, meta = resolve_model(t2s.model)
+    # the segmenter (SAM2 checkpoint resolved now: a missing file fails before minutes of model loading)
+    segmenter = t2s.segmenter
+    if t2s.reward.strip().lower() == "think2seg":
+        segmenter = build_segmenter(t2s.segmenter)
+    processor = AutoProcessor.from_pretrained(model_path)
+    if getattr(processor, "tokenizer", None) is not None:
+        processor.tokenizer.padding_side = "left"
+    template = t2s.template or meta.get("template", "reference")
+    image_size = t2s.image_size or meta.get("image_size") or _family_size(model_path)
+    t2s.template, t2s.image_size = template, int(image_size)
+    if getattr(cfg, "use_vllm", False):
+        check_saved_pixels(processor, t2s.image_size, model_path)
+    pin_image_processor(processor, t2s.image_size)
+    attn, warning = attention_fallback(cfg.model_init_kwargs)
+    if warning:
+        log.warning(warning)
+        cfg.model_init_kwargs = {**cfg.model_init_kwargs, "attn_implementation": attn}
+
+    funcs, weights = build_reward_funcs(
+        t2s.reward,
+        segmenter=segmenter,
+        style=t2s.style,
+        empty_json_ok_on_target=t2s.empty_json_ok_on_target,
+        policy=t2s.parse_policy,
+    )
+    if cfg.reward_weights is None:
+        cfg.reward_weights = weights
+    cfg.remove_unused_columns = False  # the rewards need image / gt_mask
+    train_ds = build_train_dataset(t2s, t2s.image_size, template)
+
+    peft_config = None
+    if t2s.lora_r > 0:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=t2s.lora_r,
+            lora_alpha=t2s.lora_alpha,
+            lora_dropout=t2s.lora_dropout,
+            target_modules=[m.strip() for m in t2s.lora_target_modules.split(",") if m.strip()],
+            # restrict to the language model: vision blocks reuse some of these names
+            exclude_modules=r".*visual.*|.*vision.*",
+            task_type="CAUSAL_LM",
+        )
+    trainer = trainer_class(t2s.loss_tokens)(
+        model=model_path,
+        reward_funcs=funcs,
+        args=cfg,
+        train_dataset=train_ds,
+        processing_class=processor,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    if t2s.freeze_vision:
+        n = 0
+        for name, p in trainer.model.named_parameters():
+            if ".visual." in f".{name}" or "vision_tower" in name or "vision_model" in name:
+                p.requires_grad_(False)
+                n += p.numel()
+        log.info("froze %d vision parameters", n)
+    return trainer
+
+
+def _family_size(model_path: str) -> int:
+    """The input size of the model's family (:data:`think2seg.prompters.families.FAMILIES`), else 840."""
+    from transformers import AutoConfig
+
+    model_type = AutoConfig.from_pretrained(model_path).model_type
+    return next((f.image_size for f in FAMILIES.values() if model_type in f.model_types), DEFAULT_MODEL_SIZE)
+
+
+def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    grpo = {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
+    path = out / "think2seg_train_config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "think2seg": asdict(t2s),
+                "grpo": grpo,
+                "world_size": cfg.world_size,
+                **provenance(),
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    return path
+
+
+def parse_args(argv: list[str] | None = None):
+    from trl import GRPOConfig, TrlParser
+
+    args = sys.argv[1:] if argv is None else argv
+    for i, a in enumerate(args):  # a missing --config is the user's, named in one line
+        if a.startswith("--config="):
+            config_file(a.split("=", 1)[1])
+        elif a == "--config" and i + 1 < len(args):
+            config_file(args[i + 1])
+    parser = TrlParser((Think2SegArgs, GRPOConfig))
+    t2s, cfg = parser.parse_args_and_config(args=argv)
+    return t2s, cfg
+
+
+def check_args(t2s: Think2SegArgs) -> None:
+    """Before anything loads: a :class:`~think2seg.core.errors.UserError` naming the option for a model, data or
+    segmenter spec that cannot work (missing model directory or SAM2 checkpoint, unknown format or backend)."""
+
+    resolve_model(t2s.model)
+    from think2seg.training.loss_tokens import check_loss_tokens
+
+    for option, check in (("--data", check_spec), ("--segmenter", parse_segmenter_spec),
+                          ("--eval_segmenter", lambda v: v is None or parse_segmenter_spec(v)),
+                          ("--loss_tokens", check_loss_tokens)):
+        try:
+            check(getattr(t2s, option[2:]))
+        except ValueError as e:
+            raise UserError(f"{option}: {e}") from e
+    for spec in {t2s.segmenter, eval_segmenter_of(t2s)}:
+        seg = parse_segmenter_spec(spec)
+        if seg.backend == "sam2" and not seg.random:
+            resolve_sam2_checkpoint(seg.size, seg.checkpoint)
+
+
+def train(t2s: Think2SegArgs, cfg: Any) -> Any:
+    """Build the trainer, train (resuming if asked), save the final model + processor. Returns the trainer."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    check_args(t2s)
+
+    from think2seg.training.stop import StopSignalCallback, TimeBudgetCallback
+
+    stop = StopSignalCallback()
+    budget = TimeBudgetCallback(t2s.max_minutes) if t2s.max_minutes else None
+    callbacks: list = [stop] + ([budget] if budget else [])
+    if t2s.eval_split:
+        from think2seg.training.heldout_eval import EvalCallback
+
+        callbacks.append(EvalCallback(t2s))
+    with cpu_threads(t2s.threads):
+        trainer = make_trainer(t2s, cfg, callbacks=callbacks)
+        save_resolved_config(t2s, cfg)
+        resume = cfg.resume_from_checkpoint
+        if resume == "last":
+            resume = get_last_checkpoint(cfg.output_dir)
+            if resume is None:
+                log.warning("--resume_from_checkpoint last: no checkpoint in %s, starting fresh", cfg.output_dir)
+        trainer.train(resume_from_checkpoint=resume or None)
+    lora = t2s.lora_r > 0
+    # LoRA: the adapter goes to <output_dir>/adapter and the merged model to <output_dir> (hf:<dir> loads
+    # it; an adapter_config.json beside config.json would make transformers load the base model instead)
+    trainer.save_model(str(Path(cfg.output_dir) / "adapter") if lora else cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        if lora:
+            merge_lora(Path(cfg.output_dir) / "adapter", cfg.output_dir)
+        trainer.processing_class.save_pretrained(cfg.output_dir)
+        _copy_meta(t2s, cfg.output_dir)
+        trainer.state.save_to_json(str(Path(cfg.output_dir) / "trainer_state.json"))
+        done = {"global_step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
+                "stopped_by": stop.stopped_by or (budget.stopped_by if budget else None)}
+        Path(cfg.output_dir, "think2seg_done.json").write_text(json.dumps(done))
+    return trainer
+
+
+@contextmanager
+def cpu_threads(n: int | None):
+    """torch's intra-op CPU threads set to ``n`` inside the block (nothing when None), restored after:
+    training in a notebook kernel leaves the kernel's setting as it was."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"--threads {n}: must be >= 1 (or unset for torch's default)")
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _copy_meta(t2s: Think2SegArgs, out: str) -> None:
+    """Write the prompter metadata so ``tiny:<out>`` / ``hf:<out>`` drive the model as it was trained."""
+
+    meta = {"template": t2s.template, "style": t2s.style, "image_size": t2s.image_size}
+    Path(out, META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    t2s, cfg = parse_args(argv)
+    train(t2s, cfg)
+    return 0
+
+
+if __name__ == "__main__":  # accelerate launch -m think2seg.training.grpo: user errors in one line, as in the CLI
+    try:
+        sys.exit(main())
+    except UserError as e:
+        print(f"think2seg.training.grpo: error: {' '.join(str(e).split())}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,117 @@
+"""Held-out evaluation during GRPO training, as a transformers ``TrainerCallback``.
+
+Before training, every ``eval_every`` optimizer steps, and at the end, the LIVE policy (greedy decoding)
+is evaluated with :func:`think2seg.evaluation.engine.evaluate` on ``eval_split`` (optionally one question kind),
+and one line per evaluation is appended to ``<output_dir>/eval_curve.jsonl``:
+``{"step", "gIoU", "cIoU", "P@0.5", "format_ok_rate", "empty_true", "n", "seconds"}`` plus the
+question-dependence of the answers (:func:`think2seg.reports.results.diagnose_answers`: ``distinct answers``,
+``top answer share``, ``think names category``, ``box area``), so a curve shows whether a gain comes from answering
+the question or from one box that scores everywhere. Each evaluation's records go to
+``<output_dir>/evals/step-<N>/`` for the viewer.
+
+Several processes: every rank evaluates its share of the batches with its own copy of the policy
+(:mod:`think2seg.evaluation.shards`), so an evaluation takes 1/world of the time and no rank idles in trl's
+next collective until ``ddp_timeout``; rank 0 merges the records and writes the curve. Under DeepSpeed
+ZeRO-3 (stage read from accelerate's plugin, :func:`think2seg.core.distributed.zero_stage`) the parameters
+are sharded, so each forward pass is a collective: generation then runs with ``synced_gpus`` and the
+ranks are padded to the same number of batches (``lockstep``). ZeRO-1/2 and DDP hold full weights on
+every rank and generate independently.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from think2seg.core.distributed import zero_stage
+from think2seg.core.records import read_records
+from think2seg.evaluation.diagnostics import diagnose_answers
+from think2seg.evaluation.engine import EvalConfig, evaluate
+from think2seg.prompters.hf import HFPrompter
+from think2seg.segmenters import build_segmenter
+from think2seg.training.grpo import eval_segmenter_of
+
+
+class EvalCallback(TrainerCallback):
+    def __init__(self, t2s: Any) -> None:
+        self.t2s = t2s
+        self._segmenter = None
+        self._done_steps: set[int] = set()
+
+    def _evaluate(self, args: Any, state: Any, model: Any, processing_class: Any) -> None:
+        if state.global_step in self._done_steps:  # every rank: the evaluation is data-parallel
+            return
+
+        self._done_steps.add(state.global_step)
+        t2s = self.t2s
+        model = getattr(model, "module", model)
+        sharded = zero_stage(getattr(args, "deepspeed", None)) == 3
+        prompter = HFPrompter.attach(
+            model,
+            processing_class,
+            style=t2s.style,
+            template=t2s.template,
+            image_size=t2s.image_size,
+            max_new_tokens=args.max_completion_length,
+            batch_size=max(8, args.per_device_train_batch_size),
+            synced_gpus=sharded,
+        )
+        if self._segmenter is None:
+            self._segmenter = build_segmenter(eval_segmenter_of(t2s))  # the rewards' instance when the same
+        out = Path(args.output_dir) / "evals" / f"step-{state.global_step}"
+        cfg = EvalConfig(
+            data=t2s.data,
+            out=str(out),
+            split=t2s.eval_split,
+            prompter=f"live@{state.global_step}",
+            segmenter=eval_segmenter_of(t2s),
+            style=t2s.style,
+            protocol="authors",
+            questions="all",
+            question_kind=t2s.eval_question_kind,
+            limit=t2s.eval_limit,
+            image_size=t2s.image_size,
+            batch_size=prompter.batch_size,
+        )
+        was_training = model.training
+        model.eval()
+        t0 = time.perf_counter()
+        try:
+            m = evaluate(cfg, prompter=prompter, segmenter=self._segmenter, progress=False, lockstep=sharded)
+        finally:
+            model.train(was_training)
+        if not state.is_world_process_zero:
+            return
+
+        diag = diagnose_answers(read_records(out / "records.jsonl"))
+        row = {
+            "step": state.global_step,
+            "seconds": round(time.perf_counter() - t0, 2),
+            **{
+                k: m[k] for k in ("gIoU", "cIoU", "P@0.5", "format_ok_rate", "empty_true", "empty_total", "n")
+            },
+            **{k: diag[k] for k in ("distinct answers", "top answer share", "think names category", "box area")},
+        }
+        with open(Path(args.output_dir) / "eval_curve.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(
+            f"[eval step {row['step']}] gIoU={row['gIoU']:.4f} cIoU={row['cIoU']:.4f} "
+            f"format={row['format_ok_rate']:.2f} top-answer={row['top answer share']:.2f} "
+            f"names-category={row['think names category']:.2f} box-area={row['box area']:.2f} n={row['n']} ({row['seconds']} s)",
+            flush=True,
+        )
+
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kw):
+        self._evaluate(args, state, model, processing_class)
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kw):
+        every = self.t2s.eval_every
+        if every and state.global_step % every == 0:
+            self._evaluate(args, state, model, processing_class)
+
+    def on_train_end(self, args, state, control, model=None, processing_class=None, **kw):
+        self._evaluate(args, state, model, processing_class)
