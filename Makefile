@@ -42,8 +42,9 @@ policies: setup    ## rebuild the shipped GRPO policies think2seg/assets/tiny_gr
 test: setup browser  ## the whole test suite (CPU, offline)
 	$(PY) -m pytest -q
 
-lint: setup
+lint: setup      ## ruff, and the import contracts of pyproject.toml (layers: a stage imports only those below)
 	$(VENV)/bin/ruff check think2seg tests
+	$(VENV)/bin/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

@@ -154,14 +154,14 @@ def test_answer_diagnostics_tell_a_constant_answer_from_a_question_dependent_one
     assert 0 < df.loc["oracle", "box area"] < df.loc["fixed", "box area"]
 
 
-def test_box_area_of_a_record():
-    from think2seg.evaluation.diagnostics import _box_area
+def testbox_area_of_a_record():
+    from think2seg.evaluation.diagnostics import box_area
 
     rec = {"model_size": [10, 20], "instances": [{"bbox_2d": [0, 0, 4, 9]}, {"bbox_2d": [3, 0, 9, 9]}]}
-    assert _box_area(rec) == pytest.approx(100 / 200)  # overlapping boxes counted once
-    assert _box_area({"model_size": [10, 10], "instances": [{"bbox_2d": [8, 8, 30, 30]}]}) == pytest.approx(0.04)
-    assert _box_area({"model_size": [10, 10], "instances": [{"positive_points": [[1, 1]]}]}) is None
-    assert _box_area({"instances": [{"bbox_2d": [0, 0, 1, 1]}]}) is None
+    assert box_area(rec) == pytest.approx(100 / 200)  # overlapping boxes counted once
+    assert box_area({"model_size": [10, 10], "instances": [{"bbox_2d": [8, 8, 30, 30]}]}) == pytest.approx(0.04)
+    assert box_area({"model_size": [10, 10], "instances": [{"positive_points": [[1, 1]]}]}) is None
+    assert box_area({"instances": [{"bbox_2d": [0, 0, 1, 1]}]}) is None
 
 
 def test_shuffle_questions_asks_each_sample_a_question_of_another_image(synth_root):

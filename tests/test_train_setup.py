@@ -80,7 +80,8 @@ def test_training_pins_the_processor_and_falls_back_from_flash_attention(
     cfg.model_init_kwargs = {"attn_implementation": "flash_attention_2"}
     with caplog.at_level("WARNING"):
         trainer = make_trainer(t2s, cfg)
-    assert t2s.image_size == 56 and tokens(trainer.processing_class) == 4  # 56 / 28 = 2 x 2 tokens
+    assert trainer.think2seg_args.image_size == 56 and tokens(trainer.processing_class) == 4  # 2 x 2 tokens
+    assert t2s.image_size is None and cfg.model_init_kwargs == {"attn_implementation": "flash_attention_2"}  # as given
     if flash_attention_status() is not None:  # this machine: flash_attn missing (or no CUDA)
         assert trainer.model.config._attn_implementation == "sdpa"
         assert any("flash_attention_2 requested" in r.getMessage() for r in caplog.records)
@@ -134,7 +135,8 @@ def test_lora_run_is_evaluated_as_hf_output_dir(tiny_policy, synth_root, tmp_pat
 @pytest.mark.parametrize("extra,expect", [((), "grabcut"), (("--segmenter", "boxfill"), "boxfill"),
                                           (("--segmenter", "boxfill", "--eval_segmenter", "grabcut"), "grabcut")])
 def test_eval_segmenter_defaults_to_the_training_one(tiny_policy, synth_root, tmp_path, extra, expect):
-    from think2seg.training.grpo import check_args, eval_segmenter_of
+    from think2seg.training.grpo import check_args
+    from think2seg.training.setup import eval_segmenter_of
 
     t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", *extra))
     check_args(t2s)

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from think2seg.cli.options import add_segmenter
 from think2seg.core.errors import CLIError
 from think2seg.core.types import Instance
 from think2seg.reports.malformed import malformed_mix, policy_effects
@@ -55,9 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="bench_command", metavar="BENCH")
     r = sub.add_parser("reward", help="released vs cached+batched mask path of the reward",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--segmenter", default="sam2:small:random",
-                   help="segmenter spec, e.g. grabcut, sam2:small:random, sam2:large:/path/ckpt "
-                        "(default: %(default)s)")
+    add_segmenter(r, default="sam2:small:random", what="the segmenter to time: ")
     r.add_argument("--group", "-G", type=int, default=16, help="completions per image, G (default: 16)")
     r.add_argument("--instances", type=int, default=2, help="instances per completion (default: 2)")
     r.add_argument("--size", type=int, default=840, help="image side in px (default: 840)")
@@ -78,8 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "and the authors-protocol gIoU with each policy.")
     q.add_argument("--n", type=int, default=1000, help="completions in the mix (default: 1000)")
     q.add_argument("--seed", type=int, default=0, help="seed of the mix (default: 0)")
-    q.add_argument("--segmenter", default="boxfill",
-                   help="segmenter spec (default: boxfill, the mask = the union of the boxes, no weights)")
+    add_segmenter(q, default="boxfill", what="boxfill (the mask = the union of the boxes) needs no weights; ")
     q.add_argument("--json", action="store_true", help="print the full result as JSON")
     q.set_defaults(func=run_parse)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])

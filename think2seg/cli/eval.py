@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from think2seg.cli.options import add_data, add_on_error, add_protocol, add_segmenter, add_style
 from think2seg.core.distributed import init_from_env, rank
 from think2seg.core.errors import CLIError
-from think2seg.core.metrics import PROTOCOLS
-from think2seg.core.styles import DEFAULT_STYLE, STYLES
 from think2seg.data import check_spec
 from think2seg.evaluation.engine import EvalConfig, evaluate
 from think2seg.prompters import parse_spec
@@ -24,16 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "'accelerate launch --num_processes N -m think2seg.cli eval ...' splits the batches over the "
         "processes (same records and metrics as one process).",
     )
-    p.add_argument(
-        "--data", required=True, help="FORMAT:DIR, FORMAT one of earthreason, rrsisd, refsegrs, risbench"
-    )
+    add_data(p)
     p.add_argument("--split", default="test")
     p.add_argument("--prompter", default="oracle", help="oracle | fixed | tiny | tiny:/path | hf:/path/or/hub-id | vllm:/path (GPU, vllm extra)")
-    p.add_argument(
-        "--segmenter", default="grabcut", help="grabcut | sam2:SIZE | sam2:SIZE:random | sam2:SIZE:/ckpt"
-    )
-    p.add_argument("--style", default=DEFAULT_STYLE, choices=sorted(STYLES))
-    p.add_argument("--protocol", default="authors", choices=sorted(PROTOCOLS))
+    add_segmenter(p)
+    add_style(p)
+    add_protocol(p)
     p.add_argument(
         "--questions",
         default="random",
@@ -56,12 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--keep-masks", action="store_true", help="store predicted masks as COCO RLE in the records"
     )
-    p.add_argument(
-        "--on-error",
-        default="raise",
-        choices=["raise", "skip"],
-        help="bad data files: stop, or skip and record",
-    )
+    add_on_error(p, "bad data files")
     p.add_argument("--out", required=True, help="run directory (created; resumed if it exists)")
     p.set_defaults(func=run)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from think2seg.cli.options import add_segmenter
 from think2seg.core.errors import CLIError
 from think2seg.predict import PredictConfig, load_questions, predict
 from think2seg.predict.run import DEFAULT_STRATEGY, STRATEGIES
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--question", action="append", default=None, help="a question (repeat for several)")
     p.add_argument("--questions", default=None, metavar="FILE", help="a file of questions, one a line")
     p.add_argument("--prompter", default="tiny", help="tiny | tiny:/path | hf:/path/or/hub-id | oracle (needs --truth)")
-    p.add_argument("--segmenter", default="grabcut", help="grabcut | sam2:SIZE | sam2:SIZE:/ckpt")
+    add_segmenter(p)
 
     p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
                    help="tiles: ask every tile (empty answers allowed); overview: ask the downsampled scene once; "

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from think2seg.cli.options import add_data, add_on_error, add_protocol, add_segmenter, add_style
 from think2seg.core.errors import CLIError
-from think2seg.core.metrics import PROTOCOLS
-from think2seg.core.styles import DEFAULT_STYLE, STYLES
 from think2seg.evaluation.score import score_predictions
 
 
@@ -20,29 +19,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "JSONL rows are matched by sample id, released output rows by image file name and question.",
     )
     p.add_argument("predictions", help="PREDICTIONS.jsonl or the released evaluation's geo_results.json")
-    p.add_argument(
-        "--data", required=True, help="FORMAT:DIR, FORMAT one of earthreason, rrsisd, refsegrs, risbench"
-    )
+    add_data(p)
     p.add_argument("--split", default="test")
-    p.add_argument(
-        "--protocol", nargs="+", default=["authors"], choices=sorted(PROTOCOLS), help="one or more"
-    )
-    p.add_argument(
-        "--segmenter", default="grabcut", help="grabcut | sam2:SIZE | sam2:SIZE:random | sam2:SIZE:/ckpt"
-    )
-    p.add_argument("--style", default=DEFAULT_STYLE, choices=sorted(STYLES))
+    add_protocol(p, several=True)
+    add_segmenter(p)
+    add_style(p)
     p.add_argument(
         "--image-size", type=int, default=840, help="the model input size the completions refer to"
     )
     p.add_argument(
         "--keep-masks", action="store_true", help="store predicted masks as COCO RLE in the records"
     )
-    p.add_argument(
-        "--on-error",
-        default="raise",
-        choices=["raise", "skip"],
-        help="bad rows (torn line, missing field, unknown id): stop naming the row, or skip and record",
-    )
+    add_on_error(p, "bad rows (torn line, missing field, unknown id)")
     p.add_argument(
         "--out", default=None, help="directory for OUT/<protocol>/{records.jsonl,metrics.json,config.json}"
     )

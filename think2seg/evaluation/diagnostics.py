@@ -50,7 +50,7 @@ def diagnose_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     answers = [json.dumps(r.get("instances"), sort_keys=True) for r in records if r.get("produced", True)]
     counts = Counter(answers)
     named = [_think_names(r) for r in records if r.get("extra", {}).get("category")]
-    areas = [a for r in records if (a := _box_area(r)) is not None]
+    areas = [a for r in records if (a := box_area(r)) is not None]
     return {
         "n": len(records),
         "distinct answers": len(counts) / max(1, len(answers)),
@@ -60,7 +60,7 @@ def diagnose_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     }
 
 
-def _box_area(record: Mapping[str, Any]) -> float | None:
+def box_area(record: Mapping[str, Any]) -> float | None:
     """Share of the ``model_size`` image inside the union of the record's boxes (inclusive pixel corners,
     clipped); None without a box or a model size."""
     boxes = [i["bbox_2d"] for i in record.get("instances") or [] if i.get("bbox_2d")]

@@ -55,7 +55,7 @@ from think2seg.core.records import (
 from think2seg.data import load_dataset
 from think2seg.evaluation.shards import plan
 from think2seg.prompters import build_prompter, parse_spec
-from think2seg.segmenters import build_segmenter
+from think2seg.segmenters import DEFAULT_SEGMENTER, build_segmenter, resolve_segmenter
 
 # options whose change makes old records incomparable (resume refuses them)
 RESULT_KEYS = (
@@ -88,7 +88,7 @@ class EvalConfig:
     out: str
     split: str = "test"
     prompter: str = "oracle"
-    segmenter: str = "grabcut"
+    segmenter: str = DEFAULT_SEGMENTER
     style: str = "bbox+2pos"
     protocol: str = "authors"
     questions: str = "random"  # authors: one question per test sample, drawn with seed 0
@@ -136,7 +136,7 @@ def evaluate(
     (:mod:`think2seg.evaluation.shards`); ``lockstep`` pads the ranks to equal batch counts (ZeRO-3)."""
 
     protocol = get_protocol(cfg.protocol)
-    cfg.resolution, cfg.parse_policy = protocol.resolution, protocol.parse_policy
+    cfg = replace(cfg, resolution=protocol.resolution, parse_policy=protocol.parse_policy)  # the caller's stays as given
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     rec_path = out / RECORDS
@@ -372,7 +372,7 @@ def score_completions(
     images: Sequence[np.ndarray],
     gt_masks: Sequence[np.ndarray],
     *,
-    segmenter: Any = "grabcut",
+    segmenter: Any = DEFAULT_SEGMENTER,
     style: str = "bbox+2pos",
     protocol: Any = "authors",
     thresholds: Sequence[float] = (0.5,),
@@ -390,8 +390,7 @@ def score_completions(
     n = len(completions)
     if not (len(images) == len(gt_masks) == n):
         raise ValueError(f"score_completions: {n} completions, {len(images)} images, {len(gt_masks)} masks")
-    if isinstance(segmenter, str):
-        segmenter = build_segmenter(segmenter)
+    segmenter = resolve_segmenter(segmenter)
     protocol = get_protocol(protocol)
     model_protocol = replace(protocol, resolution="model")
     records = []

@@ -41,7 +41,7 @@ from think2seg.core.records import read_records
 from think2seg.core.types import Sample
 from think2seg.data import load_dataset
 from think2seg.evaluation.engine import EvalConfig, score_sample
-from think2seg.segmenters import build_segmenter
+from think2seg.segmenters import DEFAULT_SEGMENTER, resolve_segmenter, segmenter_name
 
 
 class PredictionError(UserError, ValueError):
@@ -174,7 +174,7 @@ def score_predictions(
     split: str,
     *,
     protocols: Sequence[str] = ("authors",),
-    segmenter: Any = "grabcut",
+    segmenter: Any = DEFAULT_SEGMENTER,
     style: str = "bbox+2pos",
     image_size: int = 840,
     out: str | Path | None = None,
@@ -196,10 +196,7 @@ def score_predictions(
         raise PredictionError(f"{bad[0][0]}: {bad[0][1]}{more}")
     if not pairs:
         raise PredictionError(f"{path}: no row could be scored")
-    if isinstance(segmenter, str):
-        seg_name, segmenter = segmenter, build_segmenter(segmenter)
-    else:
-        seg_name = getattr(segmenter, "name", type(segmenter).__name__)
+    seg_name, segmenter = segmenter_name(segmenter), resolve_segmenter(segmenter)
     model_size = as_size(image_size)
     digest = _sha256(path)
     results: dict[str, dict[str, Any]] = {}

@@ -40,9 +40,11 @@ from think2seg.rewards.peers import (
     non_repeat_reward,
 )
 from think2seg.rewards.pseudo_gt import component_boxes, dbscan_instances, segzero_pseudo_gt
+from think2seg.segmenters.spec import DEFAULT_SEGMENTER
 
 REWARD_WEIGHTS = [1.0, 1.0, 2.0]  # think format, JSON format (λ1 = 1 each, as released), mask IoU (λ2 = 2)
 SCHEMES = ("think2seg", *PEERS)
+USES_SEGMENTER = {"think2seg": True, **{name: False for name in PEERS}}  # does the scheme's reward run it?
 COMPAT = {"released": "released-train"}  # compat name -> the parse policy it implies
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "PEERS",
     "REWARD_WEIGHTS",
     "SCHEMES",
+    "USES_SEGMENTER",
     "BatchParser",
     "JsonFormatReward",
     "MaskIoUReward",
@@ -66,6 +69,7 @@ __all__ = [
     "image_sizes",
     "load_gt_mask",
     "matched_point_distance",
+    "needs_segmenter",
     "non_repeat_reward",
     "segzero_pseudo_gt",
     "think2seg_rewards",
@@ -74,7 +78,7 @@ __all__ = [
 
 
 def think2seg_rewards(
-    segmenter: Any = "grabcut",
+    segmenter: Any = DEFAULT_SEGMENTER,
     style: str | PromptStyle = DEFAULT_STYLE,
     empty_json_ok_on_target: bool = False,
     *,
@@ -98,10 +102,18 @@ def think2seg_rewards(
     ]
 
 
+def needs_segmenter(scheme: str) -> bool:
+    """Whether the reward of ``scheme`` runs a segmenter (the peers' rewards score boxes and points only)."""
+    key = str(scheme).strip().lower()
+    if key not in USES_SEGMENTER:
+        raise ValueError(f"unknown reward scheme {scheme!r}; choose one of {list(SCHEMES)}")
+    return USES_SEGMENTER[key]
+
+
 def build_reward_funcs(
     scheme: str,
     *,
-    segmenter: Any = "grabcut",
+    segmenter: Any = DEFAULT_SEGMENTER,
     style: str | PromptStyle = DEFAULT_STYLE,
     empty_json_ok_on_target: bool = False,
     policy: str = DEFAULT_POLICY,

@@ -23,7 +23,7 @@ import numpy as np
 
 from think2seg.core.styles import DEFAULT_STYLE, PromptStyle
 from think2seg.rewards.columns import BatchParser, ParsingReward, image_array, image_sizes, load_gt_mask
-from think2seg.segmenters import build_segmenter
+from think2seg.segmenters import DEFAULT_SEGMENTER, resolve_segmenter
 
 
 class MaskIoUReward(ParsingReward):
@@ -33,7 +33,7 @@ class MaskIoUReward(ParsingReward):
 
     def __init__(
         self,
-        segmenter: Any = "grabcut",
+        segmenter: Any = DEFAULT_SEGMENTER,
         style: str | PromptStyle = DEFAULT_STYLE,
         parser: BatchParser | None = None,
         policy: str | None = None,
@@ -45,8 +45,7 @@ class MaskIoUReward(ParsingReward):
     @property
     def segmenter(self) -> Any:
         """Built lazily, once per process, on that process's device."""
-        if isinstance(self._segmenter, str):
-            self._segmenter = build_segmenter(self._segmenter)
+        self._segmenter = resolve_segmenter(self._segmenter)
         return self._segmenter
 
     def __call__(

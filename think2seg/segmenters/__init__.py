@@ -33,16 +33,24 @@ from think2seg.segmenters.checkpoints import (
     resolve_sam2_checkpoint,
 )
 from think2seg.segmenters.grabcut import GrabCutSegmenter
-from think2seg.segmenters.spec import SAM2_SIZES, WEIGHTLESS, SegmenterSpec, parse_segmenter_spec
+from think2seg.segmenters.spec import (
+    DEFAULT_SEGMENTER,
+    SAM2_SIZES,
+    SPEC_HELP,
+    WEIGHTLESS,
+    SegmenterSpec,
+    parse_segmenter_spec,
+)
 
 if TYPE_CHECKING:
-    from think2seg.segmenters.grabcut import GrabCutSegmenter
     from think2seg.segmenters.sam2 import SAM2Segmenter
 
 __all__ = [
+    "DEFAULT_SEGMENTER",
     "ENV_VAR",
     "OFFICIAL_URL",
     "SAM2_SIZES",
+    "SPEC_HELP",
     "CheckpointNotFoundError",
     "GrabCutSegmenter",
     "SAM2Segmenter",
@@ -56,7 +64,9 @@ __all__ = [
     "parse_segmenter_spec",
     "released_style_segment",
     "resolve_sam2_checkpoint",
+    "resolve_segmenter",
     "segment_many",
+    "segmenter_name",
     "usable",
 ]
 
@@ -99,11 +109,25 @@ def build_segmenter(spec: str | SegmenterSpec, device: str | None = None) -> Seg
     return seg
 
 
+def resolve_segmenter(segmenter: str | SegmenterSpec | Segmenter, device: str | None = None) -> Segmenter:
+    """The one place a segmenter given as a spec (``"grabcut"``, ``"sam2:small"``, a :class:`SegmenterSpec`)
+    or as an object with ``segment(image, prompt_sets)`` becomes an object: specs are built once per process
+    (:func:`build_segmenter`), objects are returned as they are."""
+    if isinstance(segmenter, (str, SegmenterSpec)):
+        return build_segmenter(segmenter, device=device)
+    return segmenter
+
+
+def segmenter_name(segmenter: str | SegmenterSpec | Segmenter) -> str:
+    """The name records and tables show for a segmenter spec or object."""
+    if isinstance(segmenter, (str, SegmenterSpec)):
+        return str(segmenter)
+    return getattr(segmenter, "name", type(segmenter).__name__)
+
+
 def __getattr__(name: str) -> Any:  # lazy: keep torch / sam2 out of `import think2seg.segmenters`
     if name == "SAM2Segmenter":
         from think2seg.segmenters.sam2 import SAM2Segmenter
 
         return SAM2Segmenter
-    if name == "GrabCutSegmenter":
-        return GrabCutSegmenter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

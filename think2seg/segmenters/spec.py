@@ -24,6 +24,7 @@ RANDOM = "random"
 BACKENDS = ("grabcut", "boxfill", "sam2")
 WEIGHTLESS = ("grabcut", "boxfill")
 DEFAULT_SAM2_SIZE = "small"
+DEFAULT_SEGMENTER = "grabcut"  # the embedded default: every option, signature and config that takes a segmenter
 
 # size -> (hydra config inside the sam2 package, official checkpoint file name)
 SAM2_SIZES: dict[str, tuple[str, str]] = {

@@ -22,12 +22,12 @@ mechanism (optimizer, scheduler, RNG and step restored).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import sys
-from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,20 @@ from think2seg.core.geometry import DEFAULT_MODEL_SIZE, resize_image
 from think2seg.core.io import read_image
 from think2seg.core.model_dirs import check_model_dir, looks_local
 from think2seg.core.provenance import provenance
-from think2seg.core.styles import build_messages
+from think2seg.core.styles import DEFAULT_STYLE, STYLES, build_messages
 from think2seg.data import check_spec, load_dataset
 from think2seg.prompters.families import FAMILIES, read_meta
 from think2seg.prompters.tiny import META_FILE, check_checkpoint
-from think2seg.rewards import build_reward_funcs
-from think2seg.segmenters import build_segmenter, parse_segmenter_spec, resolve_sam2_checkpoint
-from think2seg.training.setup import attention_fallback, check_saved_pixels, merge_lora, pin_image_processor
+from think2seg.rewards import build_reward_funcs, needs_segmenter
+from think2seg.segmenters import parse_segmenter_spec, resolve_sam2_checkpoint, resolve_segmenter
+from think2seg.segmenters.spec import DEFAULT_SEGMENTER, SPEC_HELP
+from think2seg.training.setup import (
+    attention_fallback,
+    check_saved_pixels,
+    eval_segmenter_of,
+    merge_lora,
+    pin_image_processor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +85,12 @@ class Think2SegArgs:
         metadata={"help": "model input size (default: 840 Qwen, 896 InternVL3, the tiny model's own)"},
     )
     style: str = field(
-        default="bbox+2pos",
-        metadata={"help": "prompt style (bbox, 2pos, bbox+2pos, bbox+4pos, bbox+2pos+2neg)"},
+        default=DEFAULT_STYLE, metadata={"help": f"prompt combination of the answers: {' | '.join(sorted(STYLES))}"}
     )
     template: str | None = field(
         default=None, metadata={"help": "reference | compact (default: reference; the tiny model's own)"}
     )
-    segmenter: str = field(
-        default="grabcut", metadata={"help": "segmenter spec: grabcut | sam2:small | sam2:small:/ckpt"}
-    )
+    segmenter: str = field(default=DEFAULT_SEGMENTER, metadata={"help": SPEC_HELP})
     eval_segmenter: str | None = field(
         default=None,
         metadata={"help": "segmenter of the held-out evaluations (default: --segmenter); e.g. train on boxfill, "
@@ -134,14 +138,6 @@ class Think2SegArgs:
         metadata={"help": "torch CPU threads while training (None: torch's default); a wall-clock budget "
                   "(max_minutes) buys a number of steps that depends on it"},
     )
-
-
-def eval_segmenter_of(t2s: Think2SegArgs | Mapping[str, Any]) -> str:
-    """The segmenter spec of held-out evaluations: ``eval_segmenter`` when set, else the reward's
-    ``segmenter``. ``t2s``: the options, or their saved form (``think2seg_train_config.json``'s
-    ``"think2seg"`` dict)."""
-    get = t2s.get if isinstance(t2s, Mapping) else lambda k: getattr(t2s, k, None)
-    return get("eval_segmenter") or get("segmenter")
 
 
 def resolve_model(spec: str) -> tuple[str, dict[str, Any]]:
@@ -208,42 +204,51 @@ def build_train_dataset(
     return ds.with_transform(add_images)
 
 
+def resolve_args(t2s: Think2SegArgs, cfg: Any) -> tuple[Think2SegArgs, Any]:
+    """New copies of the two config objects with what the run derives filled in (the given ones stay as
+    they are): the template and input size (option, else the checkpoint's metadata, else the family's),
+    the attention kernel this machine can run, the scheme's reward weights (unless given) and
+    ``remove_unused_columns=False`` (the rewards need the image and mask columns). Idempotent."""
+    model_path, meta = resolve_model(t2s.model)
+    template = t2s.template or meta.get("template", "reference")
+    image_size = int(t2s.image_size or meta.get("image_size") or _family_size(model_path))
+    t2s = replace(t2s, template=template, image_size=image_size)
+    cfg = copy.copy(cfg)
+    attn, warning = attention_fallback(cfg.model_init_kwargs)
+    if warning:
+        log.warning(warning)
+        cfg.model_init_kwargs = {**cfg.model_init_kwargs, "attn_implementation": attn}
+    if cfg.reward_weights is None:
+        _, cfg.reward_weights = build_reward_funcs(t2s.reward, segmenter=t2s.segmenter, style=t2s.style,
+                                                   policy=t2s.parse_policy)
+    cfg.remove_unused_columns = False
+    return t2s, cfg
+
+
 def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
     """A ready ``GRPOTrainer`` (model, processor, dataset, rewards) from the two config objects."""
     from transformers import AutoProcessor
 
     from think2seg.training.loss_tokens import trainer_class
 
-    model_path, meta = resolve_model(t2s.model)
+    t2s, cfg = resolve_args(t2s, cfg)
+    model_path, _ = resolve_model(t2s.model)
     # the segmenter (SAM2 checkpoint resolved now: a missing file fails before minutes of model loading)
-    segmenter = t2s.segmenter
-    if t2s.reward.strip().lower() == "think2seg":
-        segmenter = build_segmenter(t2s.segmenter)
+    segmenter = resolve_segmenter(t2s.segmenter) if needs_segmenter(t2s.reward) else t2s.segmenter
     processor = AutoProcessor.from_pretrained(model_path)
     if getattr(processor, "tokenizer", None) is not None:
         processor.tokenizer.padding_side = "left"
-    template = t2s.template or meta.get("template", "reference")
-    image_size = t2s.image_size or meta.get("image_size") or _family_size(model_path)
-    t2s.template, t2s.image_size = template, int(image_size)
     if getattr(cfg, "use_vllm", False):
         check_saved_pixels(processor, t2s.image_size, model_path)
     pin_image_processor(processor, t2s.image_size)
-    attn, warning = attention_fallback(cfg.model_init_kwargs)
-    if warning:
-        log.warning(warning)
-        cfg.model_init_kwargs = {**cfg.model_init_kwargs, "attn_implementation": attn}
-
-    funcs, weights = build_reward_funcs(
+    funcs, _ = build_reward_funcs(
         t2s.reward,
         segmenter=segmenter,
         style=t2s.style,
         empty_json_ok_on_target=t2s.empty_json_ok_on_target,
         policy=t2s.parse_policy,
     )
-    if cfg.reward_weights is None:
-        cfg.reward_weights = weights
-    cfg.remove_unused_columns = False  # the rewards need image / gt_mask
-    train_ds = build_train_dataset(t2s, t2s.image_size, template)
+    train_ds = build_train_dataset(t2s, t2s.image_size, t2s.template)
 
     peft_config = None
     if t2s.lora_r > 0:
@@ -267,6 +272,7 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
         peft_config=peft_config,
         callbacks=callbacks,
     )
+    trainer.think2seg_args = t2s  # the resolved options (the caller's object stays as given)
     if t2s.freeze_vision:
         n = 0
         for name, p in trainer.model.named_parameters():
@@ -345,6 +351,7 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
     from transformers.trainer_utils import get_last_checkpoint
 
     check_args(t2s)
+    t2s, cfg = resolve_args(t2s, cfg)  # the callbacks and the saved config see the resolved values
 
     from think2seg.training.stop import StopSignalCallback, TimeBudgetCallback
 

@@ -33,7 +33,7 @@ from think2seg.evaluation.diagnostics import diagnose_answers
 from think2seg.evaluation.engine import EvalConfig, evaluate
 from think2seg.prompters.hf import HFPrompter
 from think2seg.segmenters import build_segmenter
-from think2seg.training.grpo import eval_segmenter_of
+from think2seg.training.setup import eval_segmenter_of
 
 
 class EvalCallback(TrainerCallback):

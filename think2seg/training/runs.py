@@ -22,7 +22,8 @@ import pandas as pd
 from think2seg.core.records import read_records
 from think2seg.evaluation.engine import ControlUnavailable, evaluate_many
 from think2seg.prompters.tiny import ASSETS, SHIPPED
-from think2seg.training.grpo import eval_segmenter_of, parse_args, train
+from think2seg.training.grpo import parse_args, train
+from think2seg.training.setup import eval_segmenter_of
 
 DONE_FILE = "think2seg_done.json"
 

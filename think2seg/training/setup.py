@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,11 @@ def merge_lora(adapter_dir: str | Path, out: str | Path, dtype: str = "auto") ->
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out)
     return out
+
+
+def eval_segmenter_of(t2s: Any) -> str:
+    """The segmenter spec of held-out evaluations: ``eval_segmenter`` when set, else the reward's
+    ``segmenter``. ``t2s``: the options (:class:`~think2seg.training.grpo.Think2SegArgs`), or their saved form (``think2seg_train_config.json``'s
+    ``"think2seg"`` dict)."""
+    get = t2s.get if isinstance(t2s, Mapping) else lambda k: getattr(t2s, k, None)
+    return get("eval_segmenter") or get("segmenter")

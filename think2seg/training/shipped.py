@@ -30,8 +30,8 @@ from think2seg.evaluation.diagnostics import diagnose_answers, metrics_row
 from think2seg.evaluation.engine import evaluate_many
 from think2seg.prompters.tiny import ASSETS, SHIPPED, load_tiny
 from think2seg.prompters.tinybuild import save_tiny
-from think2seg.training.grpo import eval_segmenter_of
 from think2seg.training.runs import run_training
+from think2seg.training.setup import eval_segmenter_of
 
 RUN_FILES = ("think2seg_prompter.json", "think2seg_train_config.json", "eval_curve.jsonl")
 REPORT = "training_report.json"
