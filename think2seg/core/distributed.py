@@ -3,7 +3,7 @@
     >>> from think2seg.core import distributed as dist
     >>> dist.rank(), dist.world_size()            # (0, 1) in a plain process
     (0, 1)
-    >>> dist.decide(lambda: time_is_up())        # doctest: +SKIP  rank 0 decides, every rank gets its answer
+    >>> dist.decide(lambda: time_is_up())        # rank 0 decides, every rank gets its answer  # doctest: +SKIP
     >>> dist.zero_stage()                         # None without DeepSpeed; 3 under configs/accelerate/zero3.yaml
     >>> dist.shard(list(range(5)), 1, 2)          # rank 1 of 2 takes items 1 and 3
     [1, 3]

@@ -1,6 +1,6 @@
 """Referring-segmentation benchmarks (zero-shot transfer): RRSIS-D, RefSegRS, RISBench.
 
->>> ds = load_rrsisd("data/RRSIS-D", "test", questions="first")     # doctest: +SKIP   (benchmark protocol)
+>>> ds = load_rrsisd("data/RRSIS-D", "test", questions="first")     # (benchmark protocol)  # doctest: +SKIP
 >>> ds = load_refsegrs("data/RefSegRS", "test")                     # doctest: +SKIP
 >>> ds = load_risbench("data/RISBench", "test")                     # doctest: +SKIP
 

@@ -1,10 +1,10 @@
 """Segmenters: prompts (boxes / points per instance) -> one binary mask per prompt set.
 
     >>> from think2seg.segmenters import build_segmenter, segment_many
-    >>> seg = build_segmenter("sam2:small")           # doctest: +SKIP  once per process per (spec, device)
-    >>> seg.set_image(image)                          # doctest: +SKIP  (H, W, 3) uint8, cached by content
-    >>> masks = seg.predict([prompts_a, prompts_b])   # doctest: +SKIP  list of (H, W) bool
-    >>> masks = segment_many(seg, images, prompt_sets)   # doctest: +SKIP  the reward batch path
+    >>> seg = build_segmenter("sam2:small")           # once per process per (spec, device)  # doctest: +SKIP
+    >>> seg.set_image(image)                          # (H, W, 3) uint8, cached by content  # doctest: +SKIP
+    >>> masks = seg.predict([prompts_a, prompts_b])   # list of (H, W) bool  # doctest: +SKIP
+    >>> masks = segment_many(seg, images, prompt_sets)   # the reward batch path  # doctest: +SKIP
 
 Specs (see ``spec.py``): ``grabcut``, ``sam2``, ``sam2:<size>``, ``sam2:<size>:random``,
 ``sam2:<size>:/path/to/ckpt``. Importing this package is light: torch and sam2 load on first build.

@@ -1,8 +1,8 @@
 """Frozen SAM2.1 (Meta's ``sam2`` package) with a content-keyed embedding cache and batched decoding.
 
-    >>> seg = SAM2Segmenter("small")                          # doctest: +SKIP  (checkpoint by name)
-    >>> seg = build_segmenter("sam2:tiny:random")             # doctest: +SKIP  (random weights, tests only)
-    >>> masks = seg.segment(image, [prompts_a, prompts_b])   # doctest: +SKIP  one encoder pass for both
+    >>> seg = SAM2Segmenter("small")                          # (checkpoint by name)  # doctest: +SKIP
+    >>> seg = build_segmenter("sam2:tiny:random")             # (random weights, tests only)  # doctest: +SKIP
+    >>> masks = seg.segment(image, [prompts_a, prompts_b])   # one encoder pass for both  # doctest: +SKIP
 
 ``image`` is (H, W, 3) uint8 RGB; prompts are absolute pixel coordinates of that image; masks are (H, W)
 bool in the same space, one per prompt set (the union of its instances' masks). Numerics are the

@@ -1,8 +1,8 @@
 """SAM2's single-prompt mask decoding with its prompt-independent work done once per image, bit for bit.
 
-    >>> dec = CachedDecoder.build(predictor)   # doctest: +SKIP  None unless the sam2 code is the one mirrored here
-    >>> prep = dec.prepare(predictor._features)             # doctest: +SKIP  once per image
-    >>> masks = dec.predict(prep, coords, labels, box, hw)  # doctest: +SKIP  == predictor._predict(...)[0]
+    >>> dec = CachedDecoder.build(predictor)   # None unless the sam2 code is the one mirrored here  # doctest: +SKIP
+    >>> prep = dec.prepare(predictor._features)             # once per image  # doctest: +SKIP
+    >>> masks = dec.predict(prep, coords, labels, box, hw)  # == predictor._predict(...)[0]  # doctest: +SKIP
 
 :meth:`CachedDecoder.predict` is ``SAM2ImagePredictor._predict`` for one prompt row (no mask input,
 ``multimask_output=False``): ``coords`` (1, P, 2) and ``labels`` (1, P) or None, ``box`` (1, 2, 2) or None, in

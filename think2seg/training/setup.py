@@ -4,8 +4,8 @@ and (after training) a LoRA adapter merged into a model that ``hf:<output_dir>``
     >>> from think2seg.training.setup import attention_fallback, pin_image_processor, merge_lora
     >>> attention_fallback({"attn_implementation": "flash_attention_2"})   # without flash_attn installed
     ('sdpa', 'flash_attention_2 requested but the flash_attn package is not installed: using sdpa')
-    >>> pin_image_processor(processor, 840)      # doctest: +SKIP  Qwen: min = max pixels = 840 * 840
-    >>> merge_lora("runs/x/adapter", "runs/x")   # doctest: +SKIP  base + adapter -> runs/x/model.safetensors
+    >>> pin_image_processor(processor, 840)      # Qwen: min = max pixels = 840 * 840  # doctest: +SKIP
+    >>> merge_lora("runs/x/adapter", "runs/x")   # base + adapter -> runs/x/model.safetensors  # doctest: +SKIP
 """
 
 from __future__ import annotations
