@@ -38,6 +38,9 @@ def test_doctor_finds_checkpoints_and_model_dirs(tmp_path):
     assert info["model_dirs"] == [{"path": str(models / "qwen"), "model_type": "qwen2_5_vl"}]
     for key in ("torch", "cuda_available", "bf16_supported", "transformers", "trl", "sam2", "deepspeed"):
         assert key in info
+    assert "qwen3-vl (Qwen3VLForConditionalGeneration)" in info["prompter_families"]
+    assert "qwen3.5 (Qwen3_5ForConditionalGeneration)" in info["prompter_families"]
+    assert set(info["hf_segmenters"]) == {"hf-sam2", "samhq", "sam3"}
 
 
 def test_unknown_profile_is_a_named_error(capsys):

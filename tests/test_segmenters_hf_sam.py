@@ -138,3 +138,17 @@ def test_random_weights_are_announced(tiny_dirs):
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="unknown transformers SAM backend"):
             HFSamSegmenter("sam9")
+
+
+def test_table5_probe_and_paper_preflight_check_hf_weights(tiny_dirs, tmp_path):
+    from think2seg.reports.ablations import probe_sam2
+    from think2seg.reports.resources import missing_inputs
+
+    probe = probe_sam2("-", "-", spec=f"samhq:{tiny_dirs['samhq']}",
+                       prompts=[[Instance(box=BOX_A).to_json()]], out=tmp_path / "m.npz")
+    assert abs(probe["params_M"] - _seg(tiny_dirs, "samhq").num_parameters / 1e6) < 1e-9 and probe["encoder_ms"] > 0
+    books = {"05_ablations": {"hf_segmenters": {"here": f"sam3:{tiny_dirs['sam3']}", "gone": "samhq:/nonexistent/sam-hq",
+                                                "hub": "hf-sam2:no-such-org/no-such-sam"}}}
+    missing = missing_inputs(books, repo=tmp_path)
+    assert len(missing) == 2 and "samhq weights: /nonexistent/sam-hq" in missing[0]
+    assert "no-such-org/no-such-sam: not in the local hub cache" in missing[1]
