@@ -68,7 +68,7 @@ def test_user_errors_are_one_line_exit_2(capsys, tmp_path, monkeypatch):
     _one_line_error(capsys, ["eval", *data, "--segmenter", "sam2:small"], "sam2.1_hiera_small.pt",
                     str(tmp_path / "no-sam2"))
     _one_line_error(capsys, ["eval", *data, "--prompter", "bogus"], "--prompter", "'bogus'")
-    _one_line_error(capsys, ["eval", *data, "--segmenter", "sam3"], "--segmenter", "'sam3'")
+    _one_line_error(capsys, ["eval", *data, "--segmenter", "sam9"], "--segmenter", "'sam9'")
     _one_line_error(capsys, ["eval", "--data", "bogus:/x", "--out", str(tmp_path / "r")], "--data", "'bogus'")
     _one_line_error(capsys, ["eval", *data], str(tmp_path / "no-data"))  # a missing dataset folder
     _one_line_error(capsys, ["warmstart", "--config", str(tmp_path / "no.yaml"), "--out", str(tmp_path / "ws")],

@@ -151,8 +151,8 @@ def test_bad_eval_segmenter_is_one_line_naming_the_option(tiny_policy, synth_roo
     from think2seg.core.errors import UserError
     from think2seg.training.grpo import check_args
 
-    t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", "--eval_segmenter", "sam3"))
-    with pytest.raises(UserError, match="^--eval_segmenter: unknown segmenter backend 'sam3'"):
+    t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", "--eval_segmenter", "sam9"))
+    with pytest.raises(UserError, match="^--eval_segmenter: unknown segmenter backend 'sam9'"):
         check_args(t2s)
     monkeypatch.setenv("THINK2SEG_SAM2_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)
