@@ -32,10 +32,18 @@ lvlm_prompters = {
     "InternVL3-8B": "hf:/models/InternVL3-8B-hf?image_size=896",
     "Qwen2.5-VL-3B": "hf:/models/Qwen2.5-VL-3B-Instruct",
     "Qwen2.5-VL-7B": "hf:/models/Qwen2.5-VL-7B-Instruct",
+    "Qwen3-VL-2B": "hf:/models/Qwen3-VL-2B-Instruct",
+    "Qwen3-VL-4B": "hf:/models/Qwen3-VL-4B-Instruct",
+    "Qwen3.5-27B": "hf:/models/Qwen3.5-27B",
     "tiny Qwen2.5-VL warm start": "tiny",
     "tiny Qwen2.5-VL + GRPO (think2seg)": "tiny-grpo",
 }
 sam2_sizes = ["tiny", "small", "base+", "large"]
+hf_segmenters = {  # transformers' SAM models (docs/models.md); without weights: random-weight timings only
+    "SAM2.1-S (transformers)": "hf-sam2:/models/sam2.1-hiera-small",
+    "SAM-HQ ViT-B": "samhq:/models/sam-hq-vit-base",
+    "SAM3 tracker": "sam3:/models/sam3",
+}
 quality_prompter = {  # one label: spec, the prompts behind the quality columns of Table 5
     "oracle (whole mask)": "oracle:whole?image_size=256",
 }
@@ -72,7 +80,8 @@ t4
 
 # %%
 t5, fig4_masks = ab.table5(sam2_sizes, runs_dir, data=data, prompter=quality_prompter, splits=splits,
-                           protocol=protocol, question_kind=question_kind, limit=limit, published=published)
+                           protocol=protocol, question_kind=question_kind, limit=limit, published=published,
+                           segmenters=hf_segmenters)
 save_table(t5, "05_table5_sam2_size", reports_dir)
 t5
 

@@ -38,6 +38,9 @@ def test_doctor_finds_checkpoints_and_model_dirs(tmp_path):
     assert info["model_dirs"] == [{"path": str(models / "qwen"), "model_type": "qwen2_5_vl"}]
     for key in ("torch", "cuda_available", "bf16_supported", "transformers", "trl", "sam2", "deepspeed"):
         assert key in info
+    assert "qwen3-vl (Qwen3VLForConditionalGeneration)" in info["prompter_families"]
+    assert "qwen3.5 (Qwen3_5ForConditionalGeneration)" in info["prompter_families"]
+    assert set(info["hf_segmenters"]) == {"hf-sam2", "samhq", "sam3"}
 
 
 def test_unknown_profile_is_a_named_error(capsys):
@@ -65,7 +68,7 @@ def test_user_errors_are_one_line_exit_2(capsys, tmp_path, monkeypatch):
     _one_line_error(capsys, ["eval", *data, "--segmenter", "sam2:small"], "sam2.1_hiera_small.pt",
                     str(tmp_path / "no-sam2"))
     _one_line_error(capsys, ["eval", *data, "--prompter", "bogus"], "--prompter", "'bogus'")
-    _one_line_error(capsys, ["eval", *data, "--segmenter", "sam3"], "--segmenter", "'sam3'")
+    _one_line_error(capsys, ["eval", *data, "--segmenter", "sam9"], "--segmenter", "'sam9'")
     _one_line_error(capsys, ["eval", "--data", "bogus:/x", "--out", str(tmp_path / "r")], "--data", "'bogus'")
     _one_line_error(capsys, ["eval", *data], str(tmp_path / "no-data"))  # a missing dataset folder
     _one_line_error(capsys, ["warmstart", "--config", str(tmp_path / "no.yaml"), "--out", str(tmp_path / "ws")],

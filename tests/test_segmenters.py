@@ -59,7 +59,7 @@ def test_parse_segmenter_spec(text, backend, size, checkpoint, canonical):
     "text, words",
     [
         ("", ["empty"]),
-        ("sam3", ["sam3", "grabcut"]),
+        ("sam9", ["sam9", "grabcut"]),
         ("sam2:huge", ["huge", "tiny, small, base+, large"]),
         ("grabcut:5", ["grabcut", "no size"]),
         ("boxfill:small", ["boxfill", "no size"]),

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PAPER = ("paper_qwen3b.yaml", "paper_qwen7b.yaml", "paper_qwen3b_vllm.yaml")
+PAPER = ("paper_qwen3b.yaml", "paper_qwen7b.yaml", "paper_qwen3b_vllm.yaml", "paper_qwen3vl2b.yaml",
+         "paper_qwen3vl2b_lora.yaml")
 
 
 def _parse(*argv: str):
@@ -28,7 +29,9 @@ def test_paper_configs_state_the_released_sampling_and_kl(name):
     assert (cfg.temperature, cfg.top_k, cfg.top_p, cfg.repetition_penalty) == (1.0, 50, 1.0, 1.0)
     assert cfg.use_bias_correction_kl is False and cfg.beta == 1e-3
     assert cfg.log_multimodal is False and cfg.save_total_limit == 2 and cfg.save_only_model is False
-    assert t2s.image_size == 840 and cfg.model_init_kwargs["attn_implementation"] == "flash_attention_2"
+    assert t2s.image_size == (832 if "qwen3vl" in name else 840)
+    assert cfg.model_init_kwargs["attn_implementation"] == "flash_attention_2"
+    assert (t2s.lora_r, t2s.freeze_vision) == ((64, True) if name.endswith("_lora.yaml") else (0, False))
     if name.endswith("_vllm.yaml"):
         assert cfg.use_vllm and cfg.vllm_mode == "colocate" and cfg.vllm_max_model_length == 3072
         assert 0 < cfg.vllm_gpu_memory_utilization < 1 and cfg.vllm_tensor_parallel_size == 1
@@ -148,8 +151,8 @@ def test_bad_eval_segmenter_is_one_line_naming_the_option(tiny_policy, synth_roo
     from think2seg.core.errors import UserError
     from think2seg.training.grpo import check_args
 
-    t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", "--eval_segmenter", "sam3"))
-    with pytest.raises(UserError, match="^--eval_segmenter: unknown segmenter backend 'sam3'"):
+    t2s, _ = _parse(*_train_args(tiny_policy, synth_root, tmp_path / "run", "--eval_segmenter", "sam9"))
+    with pytest.raises(UserError, match="^--eval_segmenter: unknown segmenter backend 'sam9'"):
         check_args(t2s)
     monkeypatch.setenv("THINK2SEG_SAM2_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)

@@ -19,6 +19,11 @@ internvl3      InternVLForConditionalGeneration,        GotOcr2 tiles of ``tile_
                                                         shuffle 0.5: (tile/14)^2/4 tokens per tile
 llava          LlavaForConditionalGeneration,           CLIP resize + centre crop to ``image_size``;
                LlavaProcessor (Llama tokenizer)         (image_size/14)^2 tokens (CLS dropped)
+qwen3-vl       Qwen3VLForConditionalGeneration,         patch 16 x merge 2: (image_size / 32)^2
+               Qwen3VLProcessor (Qwen2 tokenizer)       tokens; deepstack on both vision blocks
+qwen3.5        Qwen3_5ForConditionalGeneration,         as qwen3-vl; text: 3 Gated-DeltaNet layers +
+               Qwen3VLProcessor (Qwen2 tokenizer)       1 full-attention layer; the template opens
+                                                        ``<think>`` in its generation prompt
 =============  =======================================  ==========================================
 
 Each builder returns ``(model, processor)`` and saves both to ``out_dir`` when given. The chat
@@ -33,7 +38,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-TINY_FAMILIES = ("qwen2.5-vl", "internvl3", "llava")
+TINY_FAMILIES = ("qwen2.5-vl", "internvl3", "llava", "qwen3-vl", "qwen3.5")
 
 _QUESTIONS = (
     "Where could a plane take off?",
@@ -62,6 +67,24 @@ LLAVA_CHAT_TEMPLATE = (
     "{% for part in message['content'] if part['type'] == 'text' %}{{ part['text'] }} {% endfor %}"
     "{% endif %}{% if message['role'] == 'assistant' %}</s>{% endif %}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+# Qwen3-VL / Qwen3.5 layout: ChatML, no default system message, one vision block per image part
+_QWEN3_BODY = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+)
+QWEN3_VL_CHAT_TEMPLATE = _QWEN3_BODY + "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+# thinking by default: the generation prompt opens <think> (enable_thinking=false closes it empty)
+QWEN3_5_CHAT_TEMPLATE = _QWEN3_BODY + (
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
+    "{% else %}<think>\n{% endif %}{% endif %}"
 )
 
 
@@ -312,12 +335,84 @@ def build_tiny_llava(
     return model, processor
 
 
+def build_tiny_qwen3(
+    out_dir: str | Path | None = None,
+    *,
+    family: str = "qwen3-vl",
+    image_size: int = 64,
+    texts: Iterable[str] | None = None,
+    vocab_size: int = 400,
+    seed: int = 0,
+):
+    """Tiny ``Qwen3VLForConditionalGeneration`` or ``Qwen3_5ForConditionalGeneration`` + ``Qwen3VLProcessor``.
+
+    Vision: 2 blocks, hidden 32, patch 16, merge 2 (``image_size`` a multiple of 32, pinned as min = max
+    pixels); text: hidden 64, head_dim 16, interleaved M-RoPE. Qwen3.5's text model has 4 layers (3 linear
+    attention, 1 full attention, as its ``full_attention_interval`` 4) and a thinking chat template.
+    """
+    import torch
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3_5Config,
+        Qwen3_5ForConditionalGeneration,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    from think2seg.prompters import tinybuild
+
+    if image_size % 32:
+        raise ValueError(f"image_size must be a multiple of 32 (patch 16 x merge 2), got {image_size}")
+    tok = tinybuild.train_bpe_tokenizer(list(texts or default_corpus()), vocab_size)
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    ids = {
+        "image_token_id": tok.convert_tokens_to_ids("<|image_pad|>"),
+        "video_token_id": tok.convert_tokens_to_ids("<|video_pad|>"),
+        "vision_start_token_id": tok.convert_tokens_to_ids("<|vision_start|>"),
+        "vision_end_token_id": tok.convert_tokens_to_ids("<|vision_end|>"),
+    }
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16, spatial_merge_size=2,
+                  temporal_patch_size=2, out_hidden_size=64, num_position_embeddings=64)
+    text = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                num_key_value_heads=2, head_dim=16, eos_token_id=eos, pad_token_id=tok.pad_token_id,
+                max_position_embeddings=4096)
+    rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_interleaved": True}
+    torch.manual_seed(seed)
+    if family == "qwen3-vl":
+        text.update(num_hidden_layers=2, rope_parameters={**rope, "mrope_section": [4, 2, 2]})
+        config = Qwen3VLConfig(text_config=text, vision_config={**vision, "deepstack_visual_indexes": [0, 1]}, **ids)
+        model, template = Qwen3VLForConditionalGeneration(config), QWEN3_VL_CHAT_TEMPLATE
+    elif family == "qwen3.5":
+        text.update(num_hidden_layers=4, linear_key_head_dim=16, linear_value_head_dim=16, linear_num_key_heads=2,
+                    linear_num_value_heads=4,
+                    rope_parameters={**rope, "mrope_section": [2, 1, 1], "partial_rotary_factor": 0.5})
+        config = Qwen3_5Config(text_config=text, vision_config=vision, **ids)
+        model, template = Qwen3_5ForConditionalGeneration(config), QWEN3_5_CHAT_TEMPLATE
+    else:
+        raise ValueError(f"build_tiny_qwen3: family must be qwen3-vl or qwen3.5, got {family!r}")
+    model.generation_config = _generation_config(
+        tok, [eos, tok.pad_token_id], do_sample=True, top_k=20, top_p=0.8, temperature=0.7
+    )
+    pixels = image_size * image_size
+    image_processor = Qwen2VLImageProcessor(
+        size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=16, merge_size=2, temporal_patch_size=2
+    )
+    processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tok,
+                                 video_processor=Qwen3VLVideoProcessor(), chat_template=template)
+    _save(model, processor, out_dir)
+    return model, processor
+
+
 def build_tiny(family: str, out_dir: str | Path | None = None, **kwargs: Any):
     """``(model, processor)`` of a tiny random-init model of ``family`` (one of :data:`TINY_FAMILIES`)."""
     builders = {
         "qwen2.5-vl": build_qwen_from_corpus,
         "internvl3": build_tiny_internvl,
         "llava": build_tiny_llava,
+        "qwen3-vl": lambda out, **kw: build_tiny_qwen3(out, family="qwen3-vl", **kw),
+        "qwen3.5": lambda out, **kw: build_tiny_qwen3(out, family="qwen3.5", **kw),
     }
     if family not in builders:
         raise ValueError(f"no tiny builder for family {family!r}; choose one of {list(builders)}")

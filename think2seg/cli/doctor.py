@@ -16,9 +16,11 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from typing import Any
 
-from think2seg.core.model_dirs import find_model_dirs
+from think2seg.core.model_dirs import find_model_dirs, hf_weights_missing
+from think2seg.prompters.families import FAMILIES
 from think2seg.segmenters import find_sam2_checkpoints
 from think2seg.segmenters.checkpoints import checkpoint_dirs
+from think2seg.segmenters.spec import HF_SAM_BACKENDS
 from think2seg.training.setup import flash_attention_status
 
 
@@ -105,6 +107,11 @@ def collect(sam2_dirs: list[str], models_dirs: list[str]) -> dict[str, Any]:
         info["sam2_checkpoints"] = {k: (str(v) if v else None) for k, v in found.items()}
     except ImportError as e:
         info["sam2_checkpoints"] = f"segmenters unavailable ({e})"
+    info["prompter_families"] = ", ".join(
+        f"{f.name} ({f.model_class}{'' if f.vllm else ', no vLLM'})" for f in FAMILIES.values())
+    # transformers' SAM segmenters: default hub id and whether its weights are in the local hub cache
+    info["hf_segmenters"] = {
+        b: f"{b}:{hub} ({hf_weights_missing(hub) or 'cached'})" for b, hub in HF_SAM_BACKENDS.items()}
     env_models = os.environ.get("THINK2SEG_MODELS_DIR")
 
     info["model_dirs"] = find_model_dirs([*models_dirs, *([env_models] if env_models else [])])
@@ -125,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
             )
             for m in v:
                 print(f"{'':<{width}}  - {m['path']}: {m.get('model_type') or m.get('error')}")
+        elif k == "hf_segmenters":
+            print(f"{k:<{width}}  " + ", ".join(v))
+            for line in v.values():
+                print(f"{'':<{width}}  - {line}")
         elif k == "sam2_checkpoints" and isinstance(v, dict):
             print(f"{k:<{width}}  " + ", ".join(f"{s}={'found' if p else 'missing'}" for s, p in v.items()))
             for s, p in v.items():

@@ -83,3 +83,17 @@ def find_model_dirs(dirs: Sequence[str | Path]) -> list[dict[str, Any]]:
                     model_type = f"unreadable {CONFIG} ({e})"
                 found.append({"path": str(cand), "model_type": model_type})
     return found
+
+
+def hf_weights_missing(source: str) -> str | None:
+    """Why a transformers model ``source`` (a local folder or a hub id) is not usable here, or None: a folder
+    without ``config.json``, or a hub id absent from the local hub cache (nothing is downloaded)."""
+    if source == "random":
+        return None
+    if looks_local(source):
+        p = Path(source).expanduser()
+        return None if (p / CONFIG).is_file() else f"{source}: no model folder with {CONFIG}"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source, CONFIG)
+    return None if isinstance(cached, str) else f"{source}: not in the local hub cache"

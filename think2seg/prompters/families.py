@@ -4,8 +4,11 @@
 >>> resolve_family("qwen2_5_vl").image_size, FAMILIES["llava"].model_class
 (840, 'LlavaForConditionalGeneration')
 
-One registry (:data:`FAMILIES`): name -> ``config.model_type`` values it covers, the transformers class and
-the default square input size in pixels. :data:`META_FILE` (``think2seg_prompter.json``) records the
+One registry (:data:`FAMILIES`): name -> ``config.model_type`` values it covers, the transformers class,
+the default square input size in pixels, whether the processor's pixel count is pinned (Qwen-style
+``min_pixels = max_pixels``; the size must then be a multiple of patch x merge: 28 for Qwen2/2.5-VL, 32
+for Qwen3-VL / Qwen3.5), the LoRA target modules of its language model, and whether vLLM ships the
+architecture (``vllm:`` specs; never run in this repository's tests). Hub ids per family: docs/models.md. :data:`META_FILE` (``think2seg_prompter.json``) records the
 template / style / image size a checkpoint was trained with (:func:`read_meta`).
 """
 
@@ -16,7 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FAMILIES", "META_FILE", "Family", "family_of_model_type", "read_meta", "resolve_family"]
+__all__ = [
+    "FAMILIES",
+    "LM_TARGETS",
+    "META_FILE",
+    "Family",
+    "family_of_model_type",
+    "read_meta",
+    "resolve_family",
+]
+
+
+# the language model's projections (attention + MLP) of every decoder family here
+LM_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Qwen3.5's linear-attention (Gated DeltaNet) layers: 3 of every 4 decoder layers have these instead
+LINEAR_ATTENTION_TARGETS = ("in_proj_qkv", "in_proj_z", "out_proj")
 
 
 @dataclass(frozen=True)
@@ -25,13 +42,26 @@ class Family:
     model_types: tuple[str, ...]
     model_class: str
     image_size: int
+    pin_pixels: bool = False  # Qwen-style processor: min = max pixels = W * H (multiples of patch x merge)
+    lora_targets: tuple[str, ...] = LM_TARGETS
+    vllm: bool = True  # vLLM lists the architecture (docs/models.md); not run here
 
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("qwen2.5-vl", ("qwen2_5_vl",), "Qwen2_5_VLForConditionalGeneration", 840),
-        Family("qwen2-vl", ("qwen2_vl",), "Qwen2VLForConditionalGeneration", 840),
+        Family("qwen2.5-vl", ("qwen2_5_vl",), "Qwen2_5_VLForConditionalGeneration", 840, pin_pixels=True),
+        Family("qwen2-vl", ("qwen2_vl",), "Qwen2VLForConditionalGeneration", 840, pin_pixels=True),
+        # patch 16 x merge 2: 832 is the multiple of 32 nearest the paper's 840 (26 x 26 = 676 image tokens)
+        Family("qwen3-vl", ("qwen3_vl",), "Qwen3VLForConditionalGeneration", 832, pin_pixels=True),
+        Family(
+            "qwen3.5",
+            ("qwen3_5",),
+            "Qwen3_5ForConditionalGeneration",
+            832,
+            pin_pixels=True,
+            lora_targets=LM_TARGETS + LINEAR_ATTENTION_TARGETS,
+        ),
         Family("internvl3", ("internvl",), "InternVLForConditionalGeneration", 896),
         Family("llava", ("llava",), "LlavaForConditionalGeneration", 336),
     )
@@ -45,6 +75,10 @@ _ALIASES = {
     "internvl": "internvl3",
     "llava15": "llava",
     "llava-1.5": "llava",
+    "qwen3vl": "qwen3-vl",
+    "qwen3_vl": "qwen3-vl",
+    "qwen35": "qwen3.5",
+    "qwen3_5": "qwen3.5",
 }
 
 META_FILE = "think2seg_prompter.json"  # template / style / image_size a checkpoint was trained with

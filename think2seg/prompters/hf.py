@@ -20,7 +20,13 @@ qwen2-vl    qwen2_vl     Qwen2VLForConditionalGeneration     840          set to
 internvl3   internvl     InternVLForConditionalGeneration    896          tiles of 448 + a thumbnail
                                                                           (2x2+1 at 896), 256 tok/tile
 llava       llava        LlavaForConditionalGeneration       336          CLIP resize / crop to 336
+qwen3-vl    qwen3_vl     Qwen3VLForConditionalGeneration     832          pinned as Qwen2.5-VL, but patch
+qwen3.5     qwen3_5      Qwen3_5ForConditionalGeneration     832          16 x merge 2 = 32: 676 tokens
 ==========  ===========  ==================================  ===========  ==============================
+
+A chat template whose generation prompt opens ``<think>`` itself (Qwen3.5's thinking template) is wrapped
+so the prompt ends at the assistant header and the model writes the tags the reference instruction asks
+for (:mod:`think2seg.prompters.chat`).
 
 A local checkpoint written by ``think2seg train`` carries ``think2seg_prompter.json`` (image size,
 template, style it was trained with): those become the defaults, so ``hf:runs/lora_24gb`` answers in its
@@ -82,6 +88,7 @@ from think2seg.core.geometry import as_size, resize_image
 from think2seg.core.model_dirs import check_model_dir, looks_local, read_model_type
 from think2seg.core.styles import DEFAULT_STYLE, TEMPLATES, PromptStyle, build_messages, get_style
 from think2seg.core.types import Sample
+from think2seg.prompters.chat import own_think_tags
 from think2seg.prompters.families import (  # noqa: F401  (re-exported: the family registry's old home)
     FAMILIES,
     META_FILE,
@@ -304,6 +311,7 @@ class HFPrompter:
                 )
             model.eval()
             processor.tokenizer.padding_side = "left"
+            own_think_tags(processor)
             if processor.tokenizer.pad_token_id is None:
                 processor.tokenizer.pad_token = processor.tokenizer.eos_token
             _CACHE[key] = (model, processor)
@@ -320,7 +328,7 @@ class HFPrompter:
         return self.load()[1]
 
     def _check_image_size(self, processor) -> None:
-        if self.family.name.startswith("qwen"):
+        if self.family.pin_pixels:
             ip = processor.image_processor
             factor = int(ip.patch_size) * int(ip.merge_size)
             w, h = self.image_size
@@ -343,7 +351,7 @@ class HFPrompter:
         return Image.fromarray(resize_image(sample.load_image(), self.image_size)).convert("RGB")
 
     def _image_kwargs(self) -> dict[str, Any]:
-        if self.family.name.startswith("qwen"):
+        if self.family.pin_pixels:
             pixels = self.image_size[0] * self.image_size[1]
             return {"size": {"shortest_edge": pixels, "longest_edge": pixels}}
         return {}

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from think2seg.core.types import Sample
+from think2seg.prompters.chat import own_think_tags
 from think2seg.prompters.hf import HFPrompter
 
 
@@ -63,6 +64,7 @@ class VLLMPrompter(HFPrompter):
             self._processor = AutoProcessor.from_pretrained(
                 self.model_id, trust_remote_code=self.trust_remote_code, **kw
             )
+            own_think_tags(self._processor)
             self._check_image_size(self._processor)
         return self._processor
 
@@ -70,7 +72,9 @@ class VLLMPrompter(HFPrompter):
         raise TypeError("VLLMPrompter holds no transformers model; use HFPrompter for that")
 
     def engine_args(self) -> dict[str, Any]:
-        """Keyword arguments of ``vllm.LLM`` for this checkpoint."""
+        """Keyword arguments of ``vllm.LLM`` for this checkpoint (refused for a family vLLM does not ship)."""
+        if not self.family.vllm:
+            raise ValueError(f"{self.name}: vLLM has no {self.family.name} architecture; use hf:{self.model_id}")
         args: dict[str, Any] = {
             "model": self.model_id,
             "trust_remote_code": self.trust_remote_code,
@@ -82,7 +86,7 @@ class VLLMPrompter(HFPrompter):
         return args
 
     def _pixel_kwargs(self) -> dict[str, Any]:
-        if not self.family.name.startswith("qwen"):
+        if not self.family.pin_pixels:
             return {}
         pixels = self.image_size[0] * self.image_size[1]
         return {"min_pixels": pixels, "max_pixels": pixels}

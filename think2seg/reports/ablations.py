@@ -33,6 +33,7 @@ import pandas as pd
 from think2seg.core.drawing import draw_prompts
 from think2seg.core.geometry import resize_mask, scale_prompts
 from think2seg.core.io import read_image
+from think2seg.core.model_dirs import hf_weights_missing
 from think2seg.core.parsing import parse_completion
 from think2seg.core.records import read_metrics
 from think2seg.core.types import Instance
@@ -105,8 +106,10 @@ def _published_rows(df, table: Mapping[str, Mapping[str, float]]):
 
 
 def probe_sam2(size: str, checkpoint: str = "random", image: str | Path | None = None,
-               prompts: Sequence[Sequence[dict[str, Any]]] = (), out: str | Path | None = None) -> dict[str, Any]:
-    """Build SAM2 ``size`` in THIS process, encode ``image`` once (timed) and segment each prompt set.
+               prompts: Sequence[Sequence[dict[str, Any]]] = (), out: str | Path | None = None,
+               spec: str | None = None) -> dict[str, Any]:
+    """Build SAM2 ``size`` (or any segmenter ``spec``, e.g. ``sam3:random``) in THIS process, encode ``image``
+    once (timed) and segment each prompt set.
 
     Returns ``{"size", "params_M", "encoder_ms", "rss_before_MiB", "peak_rss_MiB"}``; masks (H, W) bool in
     the image's pixel space go to ``out`` (``.npz``, key ``m<i>``). Peak RSS is this process's high-water mark
@@ -117,9 +120,9 @@ def probe_sam2(size: str, checkpoint: str = "random", image: str | Path | None =
     torch.manual_seed(0)
     img = read_image(image) if image else np.zeros((256, 256, 3), np.uint8)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    spec = f"sam2:{size}:{checkpoint}" if checkpoint else f"sam2:{size}"
+    spec = spec or (f"sam2:{size}:{checkpoint}" if checkpoint else f"sam2:{size}")
     seg = build_segmenter(spec)
-    model = seg.predictor.model
+    model = seg.predictor.model if hasattr(seg, "predictor") else seg.load()[0]
     params = sum(p.numel() for p in model.parameters()) / 1e6
     t0 = time.perf_counter()
     seg.set_image(img)
@@ -131,9 +134,11 @@ def probe_sam2(size: str, checkpoint: str = "random", image: str | Path | None =
     return {"size": size, "params_M": params, "encoder_ms": enc_ms, "rss_before_MiB": before, "peak_rss_MiB": peak}
 
 
-def _probe_subprocess(size: str, checkpoint: str, image: Path, prompts: list, out: Path) -> dict[str, Any]:
+def _probe_subprocess(size: str, checkpoint: str, image: Path, prompts: list, out: Path,
+                      spec: str | None = None) -> dict[str, Any]:
     args = [sys.executable, "-m", "think2seg.reports.ablations", "probe", "--size", size, "--checkpoint", checkpoint,
             "--image", str(image), "--prompts", json.dumps(prompts), "--out", str(out)]
+    args += ["--spec", spec] if spec else []
     res = subprocess.run(args, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"SAM2 {size} probe failed: {res.stderr.strip().splitlines()[-1:]}")
@@ -159,6 +164,7 @@ def table5(
     questions: str = "all",
     limit: int | None = None,
     published: bool = False,
+    segmenters: Mapping[str, str] | None = None,
 ):
     """SAM2 size: parameters, encoder ms and peak memory (random weights, one encoder pass on Fig. 4's
     image, a fresh process per size), then quality (gIoU, cIoU with ``prompter``) for each size whose
@@ -193,6 +199,19 @@ def table5(
         }
     quality = {"grabcut": "grabcut", **{f"sam2:{s}": f"sam2:{s}" for s in (parse_segmenter_spec(f"sam2:{x}").size
                                                                           for x in sizes) if found.get(s)}}
+    for name, seg_spec in (segmenters or {}).items():
+        parsed = parse_segmenter_spec(seg_spec)
+        why = hf_weights_missing(parsed.checkpoint)
+        probe_spec = f"{parsed.backend}:random" if why else str(parsed)
+        probe = _probe_subprocess("-", "-", sample.image_path, prompts, out / f"fig4_{slug(name)}.npz", probe_spec)
+        with np.load(out / f"fig4_{slug(name)}.npz") as z:
+            fig4[probe_spec] = z["m0"] if "m0" in z else np.zeros_like(gt)
+        rows[name] = {"params (M)": probe["params_M"], "encoder ms": probe["encoder_ms"],
+                      "peak RSS (MiB)": probe["peak_rss_MiB"],
+                      "peak - baseline (MiB)": probe["peak_rss_MiB"] - probe["rss_before_MiB"],
+                      "status": f"needs weights ({why}); timing with random weights" if why else "measured"}
+        if not why:
+            quality[name] = seg_spec
     gc = build_segmenter("grabcut")
     gc.set_image(image)
     fig4["grabcut"] = gc.predict([insts])[0]
@@ -287,10 +306,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--image", default=None)
     ap.add_argument("--prompts", default="[]", help="JSON list of prompt sets (lists of instance dicts)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--spec", default=None, help="any segmenter spec instead of --size/--checkpoint")
     a = ap.parse_args(argv)
 
     warnings.simplefilter("ignore")
-    print(json.dumps(probe_sam2(a.size, a.checkpoint, a.image, json.loads(a.prompts), a.out)))
+    print(json.dumps(probe_sam2(a.size, a.checkpoint, a.image, json.loads(a.prompts), a.out, a.spec)))
     return 0
 
 

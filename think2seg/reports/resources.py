@@ -21,10 +21,11 @@ from typing import Any
 import psutil
 import yaml
 
+from think2seg.core.model_dirs import hf_weights_missing
 from think2seg.data import FORMATS
 from think2seg.reports.reproduce import REPO_ROOT
 from think2seg.segmenters.checkpoints import CheckpointNotFoundError, resolve_sam2_checkpoint
-from think2seg.segmenters.spec import parse_segmenter_spec
+from think2seg.segmenters.spec import HF_SAM_BACKENDS, parse_segmenter_spec
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -45,6 +46,9 @@ def _check_spec(spec: str) -> str | None:
     if head == "hf" and tail.startswith(("/", ".", "~")):
         path = tail.split("?", 1)[0]
         return None if Path(path).expanduser().is_dir() else f"LVLM folder {path} not found"
+    if head in HF_SAM_BACKENDS:
+        why = hf_weights_missing(parse_segmenter_spec(spec).checkpoint)
+        return f"{head} weights: {why}" if why else None
     if head == "sam2":
         s = parse_segmenter_spec(spec)
         if s.random:

@@ -7,7 +7,8 @@
     >>> masks = segment_many(seg, images, prompt_sets)   # the reward batch path  # doctest: +SKIP
 
 Specs (see ``spec.py``): ``grabcut``, ``sam2``, ``sam2:<size>``, ``sam2:<size>:random``,
-``sam2:<size>:/path/to/ckpt``. Importing this package is light: torch and sam2 load on first build.
+``sam2:<size>:/path/to/ckpt``; transformers' models ``hf-sam2[:dir|hub id|random]``, ``samhq[:...]``,
+``sam3[:...]`` (:mod:`.hf_sam`). Importing this package is light: torch and sam2 load on first build.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from think2seg.segmenters.checkpoints import (
 from think2seg.segmenters.grabcut import GrabCutSegmenter
 from think2seg.segmenters.spec import (
     DEFAULT_SEGMENTER,
+    HF_SAM_BACKENDS,
     SAM2_SIZES,
     SPEC_HELP,
     WEIGHTLESS,
@@ -84,6 +86,15 @@ def build_segmenter(spec: str | SegmenterSpec, device: str | None = None) -> Seg
     parsed = spec if isinstance(spec, SegmenterSpec) else parse_segmenter_spec(spec)
     if parsed.backend in WEIGHTLESS:
         key = (str(parsed), "cpu")
+    elif parsed.backend in HF_SAM_BACKENDS:
+        from think2seg.segmenters.hf_sam import HFSamSegmenter
+
+        key = (str(parsed), device or ("cuda" if _cuda() else "cpu"))
+        with _LOCK:
+            seg = _BUILT.get(key)
+            if seg is None:
+                seg = _BUILT[key] = HFSamSegmenter(parsed.backend, parsed.checkpoint, device=key[1])
+        return seg
     else:
         from think2seg.segmenters.sam2 import default_device
 
@@ -123,6 +134,12 @@ def segmenter_name(segmenter: str | SegmenterSpec | Segmenter) -> str:
     if isinstance(segmenter, (str, SegmenterSpec)):
         return str(segmenter)
     return getattr(segmenter, "name", type(segmenter).__name__)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep torch / sam2 out of `import think2seg.segmenters`

@@ -6,6 +6,9 @@
     sam2:<size>                  checkpoint found in $THINK2SEG_SAM2_DIR or ./checkpoints (official names)
     sam2:<size>:random           RANDOM weights of the real model: tests and benchmarks only
     sam2:<size>:/path/to/file.pt a checkpoint file, or a folder holding the official file name
+    hf-sam2[:DIR_OR_HUB_ID]      transformers' SAM2 port (Sam2Model), default facebook/sam2.1-hiera-small
+    samhq[:DIR_OR_HUB_ID]        SAM-HQ (SamHQModel), default syscv-community/sam-hq-vit-base
+    sam3[:DIR_OR_HUB_ID]         SAM3's tracker image path (Sam3TrackerModel), default facebook/sam3
 
 Sizes: tiny (t), small (s), base+ (b+, base_plus, base-plus), large (l).
 
@@ -21,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RANDOM = "random"
-BACKENDS = ("grabcut", "boxfill", "sam2")
+# transformers' interactive SAM models: backend -> default hub id (think2seg.segmenters.hf_sam; docs/models.md)
+HF_SAM_BACKENDS: dict[str, str] = {
+    "hf-sam2": "facebook/sam2.1-hiera-small",
+    "samhq": "syscv-community/sam-hq-vit-base",
+    "sam3": "facebook/sam3",
+}
+BACKENDS = ("grabcut", "boxfill", "sam2", *HF_SAM_BACKENDS)
 WEIGHTLESS = ("grabcut", "boxfill")
 DEFAULT_SAM2_SIZE = "small"
 DEFAULT_SEGMENTER = "grabcut"  # the embedded default: every option, signature and config that takes a segmenter
@@ -45,7 +54,7 @@ _SIZE_ALIASES = {
 }
 SPEC_HELP = (
     "segmenter spec: 'grabcut', 'boxfill', 'sam2', 'sam2:<size>', 'sam2:<size>:random' or 'sam2:<size>:<checkpoint>' "
-    f"with <size> one of {', '.join(SAM2_SIZES)}"
+    f"with <size> one of {', '.join(SAM2_SIZES)}, or '{'|'.join(HF_SAM_BACKENDS)}[:<dir or hub id>]'"
 )
 
 
@@ -74,6 +83,9 @@ def parse_segmenter_spec(spec: str) -> SegmenterSpec:
     backend = parts[0].strip().lower()
     if backend not in BACKENDS:
         raise ValueError(f"unknown segmenter backend {parts[0]!r} in spec {spec!r}; expected a {SPEC_HELP}")
+    if backend in HF_SAM_BACKENDS:  # backend[:dir or hub id]: the rest of the spec is the source
+        source = spec.strip().split(":", 1)[1].strip() if ":" in spec else ""
+        return SegmenterSpec(backend, None, source or HF_SAM_BACKENDS[backend])
     if backend in WEIGHTLESS:
         if len(parts) > 1:
             raise ValueError(f"segmenter {backend!r} takes no size or checkpoint (got {spec!r})")

@@ -41,7 +41,8 @@ from think2seg.core.model_dirs import check_model_dir, looks_local
 from think2seg.core.provenance import provenance
 from think2seg.core.styles import DEFAULT_STYLE, STYLES, build_messages
 from think2seg.data import check_spec, load_dataset
-from think2seg.prompters.families import FAMILIES, read_meta
+from think2seg.prompters.chat import own_think_tags
+from think2seg.prompters.families import FAMILIES, LM_TARGETS, Family, read_meta
 from think2seg.prompters.tiny import META_FILE, check_checkpoint
 from think2seg.rewards import build_reward_funcs, needs_segmenter
 from think2seg.segmenters import parse_segmenter_spec, resolve_sam2_checkpoint, resolve_segmenter
@@ -116,9 +117,10 @@ class Think2SegArgs:
     lora_r: int = field(default=0, metadata={"help": "LoRA rank (0 = full fine-tuning)"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
-    lora_target_modules: str = field(
-        default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-        metadata={"help": "comma-separated module names"},
+    lora_target_modules: str | None = field(
+        default=None,
+        metadata={"help": "comma-separated module names (default: the family's, prompters/families.py: attention "
+                  "+ MLP projections; Qwen3.5 adds its linear-attention in_proj_qkv,in_proj_z,out_proj)"},
     )
     max_minutes: float | None = field(
         default=None, metadata={"help": "stop training (and save) after this many minutes of wall-clock time"}
@@ -207,12 +209,14 @@ def build_train_dataset(
 def resolve_args(t2s: Think2SegArgs, cfg: Any) -> tuple[Think2SegArgs, Any]:
     """New copies of the two config objects with what the run derives filled in (the given ones stay as
     they are): the template and input size (option, else the checkpoint's metadata, else the family's),
-    the attention kernel this machine can run, the scheme's reward weights (unless given) and
+    the LoRA targets (option, else the family's), the attention kernel this machine can run, the scheme's reward weights (unless given) and
     ``remove_unused_columns=False`` (the rewards need the image and mask columns). Idempotent."""
     model_path, meta = resolve_model(t2s.model)
     template = t2s.template or meta.get("template", "reference")
-    image_size = int(t2s.image_size or meta.get("image_size") or _family_size(model_path))
-    t2s = replace(t2s, template=template, image_size=image_size)
+    family = _family(model_path)
+    image_size = int(t2s.image_size or meta.get("image_size") or (family.image_size if family else DEFAULT_MODEL_SIZE))
+    targets = t2s.lora_target_modules or ",".join(family.lora_targets if family else LM_TARGETS)
+    t2s = replace(t2s, template=template, image_size=image_size, lora_target_modules=targets)
     cfg = copy.copy(cfg)
     attn, warning = attention_fallback(cfg.model_init_kwargs)
     if warning:
@@ -238,6 +242,7 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
     processor = AutoProcessor.from_pretrained(model_path)
     if getattr(processor, "tokenizer", None) is not None:
         processor.tokenizer.padding_side = "left"
+    own_think_tags(processor)  # a template opening <think> itself would cost every completion its tag
     if getattr(cfg, "use_vllm", False):
         check_saved_pixels(processor, t2s.image_size, model_path)
     pin_image_processor(processor, t2s.image_size)
@@ -283,12 +288,12 @@ def make_trainer(t2s: Think2SegArgs, cfg: Any, callbacks: list | None = None):
     return trainer
 
 
-def _family_size(model_path: str) -> int:
-    """The input size of the model's family (:data:`think2seg.prompters.families.FAMILIES`), else 840."""
+def _family(model_path: str) -> Family | None:
+    """The model's family (:data:`think2seg.prompters.families.FAMILIES`: input size, LoRA targets), or None."""
     from transformers import AutoConfig
 
     model_type = AutoConfig.from_pretrained(model_path).model_type
-    return next((f.image_size for f in FAMILIES.values() if model_type in f.model_types), DEFAULT_MODEL_SIZE)
+    return next((f for f in FAMILIES.values() if model_type in f.model_types), None)
 
 
 def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
