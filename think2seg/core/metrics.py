@@ -50,6 +50,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from think2seg.core.parsing import DEFAULT_POLICY, check_policy
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -59,8 +61,11 @@ class Protocol:
     p_denominator: Literal["all", "produced"] = "produced"
     p_strict: bool = False
     resolution: Literal["model", "native", "long1024"] = "model"
-    parse_policy: Literal["lenient", "released-train", "released-test"] = "lenient"
+    parse_policy: str = DEFAULT_POLICY  # one of core.parsing.POLICIES (checked on creation)
     generation: Literal["checkpoint", "authors"] = "checkpoint"
+
+    def __post_init__(self) -> None:
+        check_policy(self.parse_policy)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from think2seg.core import distributed as dist
 from think2seg.core.geometry import as_size, resize_image, resize_mask, scale_prompts
 from think2seg.core.io import DataError
-from think2seg.core.metrics import get_protocol, mask_stats, sample_iou, summarize
+from think2seg.core.metrics import DEFAULT_PROTOCOL, get_protocol, mask_stats, sample_iou, summarize
 from think2seg.core.parsing import parse_completion
 from think2seg.core.provenance import provenance, weights_fingerprint
 from think2seg.core.records import (
@@ -52,6 +52,7 @@ from think2seg.core.records import (
     write_config,
     write_metrics,
 )
+from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.data import load_dataset
 from think2seg.evaluation.shards import plan
 from think2seg.prompters import build_prompter, parse_spec
@@ -89,8 +90,8 @@ class EvalConfig:
     split: str = "test"
     prompter: str = "oracle"
     segmenter: str = DEFAULT_SEGMENTER
-    style: str = "bbox+2pos"
-    protocol: str = "authors"
+    style: str = DEFAULT_STYLE
+    protocol: str = DEFAULT_PROTOCOL
     questions: str = "random"  # authors: one question per test sample, drawn with seed 0
     question_kind: str | None = None
     seed: int = 0
@@ -373,8 +374,8 @@ def score_completions(
     gt_masks: Sequence[np.ndarray],
     *,
     segmenter: Any = DEFAULT_SEGMENTER,
-    style: str = "bbox+2pos",
-    protocol: Any = "authors",
+    style: str = DEFAULT_STYLE,
+    protocol: Any = DEFAULT_PROTOCOL,
     thresholds: Sequence[float] = (0.5,),
 ) -> dict[str, Any]:
     """Metrics of completions produced elsewhere, as :func:`think2seg.core.metrics.summarize` returns them.

@@ -35,9 +35,10 @@ from tqdm.auto import tqdm
 
 from think2seg.core.errors import UserError
 from think2seg.core.geometry import as_size
-from think2seg.core.metrics import get_protocol, summarize
+from think2seg.core.metrics import DEFAULT_PROTOCOL, get_protocol, summarize
 from think2seg.core.provenance import provenance
 from think2seg.core.records import read_records
+from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.core.types import Sample
 from think2seg.data import load_dataset
 from think2seg.evaluation.engine import EvalConfig, score_sample
@@ -173,9 +174,9 @@ def score_predictions(
     data: str,
     split: str,
     *,
-    protocols: Sequence[str] = ("authors",),
+    protocols: Sequence[str] = (DEFAULT_PROTOCOL,),
     segmenter: Any = DEFAULT_SEGMENTER,
-    style: str = "bbox+2pos",
+    style: str = DEFAULT_STYLE,
     image_size: int = 840,
     out: str | Path | None = None,
     on_error: str = "raise",

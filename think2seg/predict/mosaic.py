@@ -29,6 +29,7 @@ from affine import Affine
 from think2seg.data.questions import make_questions
 from think2seg.data.scenes import render_scene
 from think2seg.predict.run import STRATEGIES, PredictConfig, predict
+from think2seg.segmenters.spec import DEFAULT_SEGMENTER
 
 
 def build_mosaic(out: str | Path, grid: int = 8, size: int = 256, n_target: int = 8,
@@ -77,7 +78,7 @@ def score(pred: np.ndarray, truth: np.ndarray, whole: float = 0.9) -> dict[str, 
 
 
 def compare_strategies(mosaic: dict[str, Any], prompters: dict[str, str], out: str | Path,
-                       strategies=STRATEGIES, segmenter: str = "grabcut", **options: Any) -> list[dict[str, Any]]:
+                       strategies=STRATEGIES, segmenter: str = DEFAULT_SEGMENTER, **options: Any) -> list[dict[str, Any]]:
     """One ``predict`` run per (prompter, strategy) on the mosaic, scored against its truth."""
     import rasterio
 

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from think2seg.core.geometry import as_size, resize_mask, scale_prompts
 from think2seg.core.parsing import parse_completion
+from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.core.types import Instance, Sample
 from think2seg.predict.outputs import MaskStore, instance_map, write_overlay
 from think2seg.predict.raster import SceneError, open_scene
@@ -43,6 +44,7 @@ from think2seg.predict.tiling import Tile, merge_tile_mask, tile_grid, tiles_for
 from think2seg.predict.vector import mask_polygons, write_geojson
 from think2seg.prompters import OraclePrompter, build_prompter
 from think2seg.segmenters import build_segmenter
+from think2seg.segmenters.spec import DEFAULT_SEGMENTER
 
 STRATEGIES = ("tiles", "overview", "refine")
 DEFAULT_STRATEGY = "tiles"
@@ -56,7 +58,7 @@ class PredictConfig:
     questions: list[str]
     out: str
     prompter: str = "tiny"
-    segmenter: str = "grabcut"
+    segmenter: str = DEFAULT_SEGMENTER
     strategy: str = DEFAULT_STRATEGY
     tile: int | None = None  # scene pixels; default: the prompter's input side, at least MIN_TILE
     overlap: int | None = None  # default: tile // 4
@@ -91,7 +93,7 @@ class _Asker:
     def __init__(self, prompter: Any) -> None:
         self.prompter = prompter
         self.size = as_size(prompter.image_size)
-        self.style = getattr(prompter, "style", None) or "bbox+2pos"
+        self.style = getattr(prompter, "style", None) or DEFAULT_STYLE
 
     def ask(self, items: list[tuple[str, np.ndarray, Any, str]]) -> list[dict[str, Any]]:
         """``items``: (id, (h, w, 3) image, truth reader or None, question). Returns per item the parsed

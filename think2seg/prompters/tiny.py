@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from think2seg.core.model_dirs import check_model_dir
+from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.prompters.families import META_FILE, read_meta
 from think2seg.prompters.hf import HFPrompter
 
@@ -103,7 +104,7 @@ class TinyPrompter(HFPrompter):
             ckpt,
             family="qwen2.5-vl",
             image_size=size,
-            style=style or meta.get("style", "bbox+2pos"),
+            style=style or meta.get("style", DEFAULT_STYLE),
             template=template or meta.get("template", "compact"),
             max_new_tokens=max_new_tokens or int(meta.get("max_new_tokens", 200)),
             batch_size=batch_size,

@@ -33,9 +33,12 @@ import pandas as pd
 from think2seg.core.drawing import draw_prompts
 from think2seg.core.geometry import resize_mask, scale_prompts
 from think2seg.core.io import read_image
+from think2seg.core.metrics import DEFAULT_PROTOCOL
 from think2seg.core.model_dirs import hf_weights_missing
 from think2seg.core.parsing import parse_completion
 from think2seg.core.records import read_metrics
+from think2seg.core.styles import DEFAULT_STYLE
+from think2seg.core.styles import STYLES as PROMPT_STYLES
 from think2seg.core.types import Instance
 from think2seg.data import load_dataset
 from think2seg.evaluation.engine import evaluate_many
@@ -44,9 +47,9 @@ from think2seg.reports.benchmarks import resolve_data, slug
 from think2seg.reports.published import TABLE4, TABLE5, TABLE5_PARAMS_M, TABLE6
 from think2seg.segmenters import build_segmenter
 from think2seg.segmenters.checkpoints import find_sam2_checkpoints
-from think2seg.segmenters.spec import parse_segmenter_spec
+from think2seg.segmenters.spec import DEFAULT_SEGMENTER, parse_segmenter_spec
 
-STYLES = ("bbox", "2pos", "bbox+2pos", "bbox+4pos", "bbox+2pos+2neg")
+STYLES = tuple(PROMPT_STYLES)  # Table 6's rows, in the paper's order
 
 
 def missing_weights(spec: str) -> str | None:
@@ -71,8 +74,8 @@ def table4(
     *,
     data: str | None = None,
     splits: Sequence[str] = ("val", "test"),
-    segmenter: str = "grabcut",
-    protocol: str = "authors",
+    segmenter: str = DEFAULT_SEGMENTER,
+    protocol: str = DEFAULT_PROTOCOL,
     question_kind: str | None = "implicit",
     questions: str = "all",
     limit: int | None = None,
@@ -159,7 +162,7 @@ def table5(
     data: str | None = None,
     prompter: str | Mapping[str, str] = "oracle:whole",
     splits: Sequence[str] = ("val", "test"),
-    protocol: str = "authors",
+    protocol: str = DEFAULT_PROTOCOL,
     question_kind: str | None = "implicit",
     questions: str = "all",
     limit: int | None = None,
@@ -180,7 +183,7 @@ def table5(
     image, gt = sample.load_image(), sample.load_mask()
     p = build_prompter(prompter)
     text = p.generate([sample])[0][0]
-    parsed = parse_completion(text, "bbox+2pos", p.image_size)
+    parsed = parse_completion(text, DEFAULT_STYLE, p.image_size)
     insts = scale_prompts(parsed.instances, p.image_size, (image.shape[1], image.shape[0]))
     prompts = [[i.to_json() for i in insts]]
     fig4: dict[str, Any] = {"image": image, "gt": gt, "prompts": insts, "id": sample.id}
@@ -266,8 +269,8 @@ def table6(
     styles: Sequence[str] = STYLES,
     data: str | None = None,
     splits: Sequence[str] = ("val", "test"),
-    segmenter: str = "grabcut",
-    protocol: str = "authors",
+    segmenter: str = DEFAULT_SEGMENTER,
+    protocol: str = DEFAULT_PROTOCOL,
     question_kind: str | None = "implicit",
     questions: str = "all",
     limit: int | None = None,

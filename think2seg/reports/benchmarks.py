@@ -23,12 +23,14 @@ from typing import Any
 
 import pandas as pd
 
+from think2seg.core.metrics import DEFAULT_PROTOCOL
 from think2seg.core.records import read_metrics
 from think2seg.data import synth
 from think2seg.evaluation.engine import evaluate_many
 from think2seg.reports.published import TABLE1, TABLE2, TABLE3
+from think2seg.segmenters.spec import DEFAULT_SEGMENTER
 
-PROTOCOLS = ("authors", "segearth-r1")
+PROTOCOLS = (DEFAULT_PROTOCOL, "segearth-r1")  # the authors' rules, and SegEarth-R1's on the same completions
 SYNTH_PREFIX = "synthearth:"  # synthearth:rrsisd -> a small SynthEarth set in that format, made on first use
 
 
@@ -55,7 +57,7 @@ def evaluate_protocols(
     data: str,
     split: str,
     protocols: Sequence[str] = PROTOCOLS,
-    segmenter: str = "grabcut",
+    segmenter: str = DEFAULT_SEGMENTER,
     segment_native: bool | None = None,
     **common: Any,
 ) -> dict[tuple[str, str], Path]:
@@ -89,7 +91,7 @@ def table1(
     data: str | None = None,
     splits: Sequence[str] = ("val", "test"),
     protocols: Sequence[str] = PROTOCOLS,
-    segmenter: str = "grabcut",
+    segmenter: str = DEFAULT_SEGMENTER,
     question_kind: str | None = "implicit",
     questions: str = "all",
     limit: int | None = None,
@@ -138,7 +140,7 @@ def table2(
     data: str | None = None,
     splits: Sequence[str] = ("val", "test"),
     protocols: Sequence[str] = PROTOCOLS,
-    segmenter: str = "grabcut",
+    segmenter: str = DEFAULT_SEGMENTER,
     question_kind: str | None = "implicit",
     questions: str = "all",
     limit: int | None = None,
@@ -174,7 +176,7 @@ def table3(
     *,
     split: str = "test",
     protocols: Sequence[str] = PROTOCOLS,
-    segmenter: str = "grabcut",
+    segmenter: str = DEFAULT_SEGMENTER,
     questions: str = "all",
     limit: int | None = None,
     published: bool = False,

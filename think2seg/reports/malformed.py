@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from think2seg.core.metrics import get_protocol
+from think2seg.core.metrics import DEFAULT_PROTOCOL, get_protocol
 from think2seg.core.parsing import POLICIES
+from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.evaluation.engine import score_completions
 from think2seg.rewards import REWARD_WEIGHTS, think2seg_rewards
 from think2seg.segmenters.boxfill import BoxFillSegmenter
@@ -114,7 +115,7 @@ def malformed_mix(n: int = 1000, seed: int = 0) -> list[tuple[str, np.ndarray, s
 
 
 def policy_effects(
-    cases: Sequence[tuple[str, np.ndarray, str]], segmenter: Any = None, style: str = "bbox+2pos"
+    cases: Sequence[tuple[str, np.ndarray, str]], segmenter: Any = None, style: str = DEFAULT_STYLE
 ) -> dict[str, Any]:
     """Rewards and authors-protocol gIoU of ``cases`` under every parse policy (see the module doc)."""
 
@@ -141,7 +142,7 @@ def policy_effects(
     }
     giou = {}
     for policy in POLICIES:
-        protocol = get_protocol("authors", parse_policy=policy)
+        protocol = get_protocol(DEFAULT_PROTOCOL, parse_policy=policy)
         giou[policy] = score_completions(
             texts, [image] * len(texts), masks, segmenter=segmenter, style=style, protocol=protocol
         )["gIoU"]

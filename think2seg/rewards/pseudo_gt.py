@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from think2seg.core.mask_to_prompts import depth_map, mask_to_instances
+from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.core.types import Box, Instance
 
 MAX_PSEUDO_INSTANCES = 32  # = the parser's cap on predicted instances
@@ -23,7 +24,7 @@ MAX_PSEUDO_INSTANCES = 32  # = the parser's cap on predicted instances
 
 def segzero_pseudo_gt(mask: np.ndarray) -> Instance | None:
     """One tight box around the whole mask + two interior points (:func:`~think2seg.core.mask_to_prompts.spread_points` placement); None if empty."""
-    inst = mask_to_instances(mask, "bbox+2pos", mode="whole")
+    inst = mask_to_instances(mask, DEFAULT_STYLE, mode="whole")
     return inst[0] if inst else None
 
 

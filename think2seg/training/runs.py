@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from think2seg.core.metrics import DEFAULT_PROTOCOL
 from think2seg.core.records import read_records
 from think2seg.evaluation.engine import ControlUnavailable, evaluate_many
 from think2seg.prompters.tiny import ASSETS, SHIPPED
@@ -96,7 +97,7 @@ def before_after(
     question_kind: str | None = None,
     limit: int | None = None,
     questions: str = "all",
-    protocol: str = "authors",
+    protocol: str = DEFAULT_PROTOCOL,
     constant_baseline: bool = True,
     reference_question_kind: str | None = None,
     question_control: bool = True,

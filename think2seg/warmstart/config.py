@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from think2seg.core.styles import DEFAULT_STYLE
+
 
 @dataclass
 class WarmstartConfig:
@@ -27,7 +29,7 @@ class WarmstartConfig:
     seed: int = 0
     image_size: int = 112  # model input: (image_size / 28)^2 image tokens; coordinates in 0..image_size-1
     template: str = "compact-qfirst"  # think2seg.core.styles.TEMPLATES
-    style: str = "bbox+2pos"
+    style: str = DEFAULT_STYLE
     # tokenizer / model
     vocab_size: int = 700  # BPE merges (coordinate tokens and Qwen special tokens come on top)
     hidden_size: int = 256

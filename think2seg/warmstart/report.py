@@ -22,6 +22,7 @@ import numpy as np
 from think2seg.core.geometry import box_iou
 from think2seg.core.metrics import record, sample_iou, summarize
 from think2seg.core.parsing import parse_completion
+from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.core.types import Sample
 from think2seg.segmenters import build_segmenter
 from think2seg.warmstart.scenes import Prepared
@@ -98,7 +99,7 @@ def evaluate(prompter, prepared: list[Prepared], *, shuffle_images: bool = False
     size = items[0].image.shape[0]
     fmt, bious, cat_ok, recs, on_forced, forced_iou = [], [], [], [], [], []
     for k, (p, im, t) in enumerate(zip(items, imgs, texts, strict=True)):
-        r = parse_completion(t, style="bbox+2pos", image_size=size)
+        r = parse_completion(t, style=DEFAULT_STYLE, image_size=size)
         fmt.append(r.format_ok)
         cat_ok.append(r.think is not None and category_of(p.sample) in r.think)
         boxes = [q.box for q in (r.instances if r.usable else []) if q.box is not None]
@@ -143,7 +144,7 @@ def evaluate_sampled(prompter, prepared: list[Prepared], n: int = 8, temperature
         cat = category_of(p.sample)
         g, c = [], []
         for t in texts:
-            r = parse_completion(t, style="bbox+2pos", image_size=size)
+            r = parse_completion(t, style=DEFAULT_STYLE, image_size=size)
             ok = r.usable and bool(r.instances)
             pm = seg.segment(p.image, [list(r.instances)])[0] if ok else np.zeros_like(p.mask)
             g.append(sample_iou(record(pm, p.mask, answer_empty=not ok)) if r.usable else 0.0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from think2seg.core.mask_to_prompts import mask_to_instances
-from think2seg.core.styles import format_answer
+from think2seg.core.styles import DEFAULT_STYLE, format_answer
 from think2seg.core.types import Instance, Sample
 from think2seg.data.scenes import CATEGORIES
 
@@ -48,7 +48,7 @@ def target_instances(mask: np.ndarray) -> list[Instance]:
     """The SFT answer for an (H, W) model-size bool mask: one instance over the whole mask (``[]`` when
     empty), in the mask's pixel space."""
 
-    return mask_to_instances(mask, "bbox+2pos", "whole")
+    return mask_to_instances(mask, DEFAULT_STYLE, "whole")
 
 
 def target_text(category: str, mask: np.ndarray) -> str:
