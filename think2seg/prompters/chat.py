@@ -3,7 +3,7 @@ templates), made to end at the assistant header so that the model writes ``<thin
 instruction asks it to.
 
     >>> from think2seg.prompters.chat import OPEN_THINK, own_think_tags
-    >>> own_think_tags(processor)        # doctest: +SKIP  True when the template was wrapped
+    >>> own_think_tags(processor)        # True when the template was wrapped  # doctest: +SKIP
     >>> processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)   # doctest: +SKIP
     '...<|im_start|>assistant\\n'        # was '...<|im_start|>assistant\\n<think>\\n'
 

@@ -33,7 +33,6 @@ import pandas as pd
 from think2seg.core.drawing import draw_prompts
 from think2seg.core.geometry import resize_mask, scale_prompts
 from think2seg.core.io import read_image
-from think2seg.core.metrics import DEFAULT_PROTOCOL
 from think2seg.core.model_dirs import hf_weights_missing
 from think2seg.core.parsing import parse_completion
 from think2seg.core.records import read_metrics
@@ -45,9 +44,10 @@ from think2seg.evaluation.engine import evaluate_many
 from think2seg.prompters import build_prompter
 from think2seg.reports.benchmarks import resolve_data, slug
 from think2seg.reports.published import TABLE4, TABLE5, TABLE5_PARAMS_M, TABLE6
+from think2seg.reports.table_spec import TableSpec
 from think2seg.segmenters import build_segmenter
 from think2seg.segmenters.checkpoints import find_sam2_checkpoints
-from think2seg.segmenters.spec import DEFAULT_SEGMENTER, parse_segmenter_spec
+from think2seg.segmenters.spec import parse_segmenter_spec
 
 STYLES = tuple(PROMPT_STYLES)  # Table 6's rows, in the paper's order
 
@@ -71,18 +71,14 @@ def _split_metrics(runs: Mapping[str, Path], split: str, rows: dict[str, dict[st
 def table4(
     prompters: Mapping[str, str | None],
     runs_dir: str | Path,
-    *,
-    data: str | None = None,
-    splits: Sequence[str] = ("val", "test"),
-    segmenter: str = DEFAULT_SEGMENTER,
-    protocol: str = DEFAULT_PROTOCOL,
-    question_kind: str | None = "implicit",
-    questions: str = "all",
-    limit: int | None = None,
-    published: bool = False,
+    spec: TableSpec | None = None,
+    **options: Any,
 ):
     """The LVLM prompter: gIoU, cIoU per split for each prompter that exists; the others (spec None or
     weights not found) are listed with ``status`` saying what they need."""
+    s = TableSpec.of(spec, **options)
+    data, splits, protocol, segmenter = s.data, s.splits, s.protocol, s.segmenter
+    question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
 
     data = resolve_data(data)
     runnable = {label: s for label, s in prompters.items() if s and not missing_weights(s)}
@@ -158,22 +154,20 @@ def pick_image(data: str, split: str = "val", seed_limit: int = 40):
 def table5(
     sizes: Sequence[str],
     runs_dir: str | Path,
+    spec: TableSpec | None = None,
     *,
-    data: str | None = None,
     prompter: str | Mapping[str, str] = "oracle:whole",
-    splits: Sequence[str] = ("val", "test"),
-    protocol: str = DEFAULT_PROTOCOL,
-    question_kind: str | None = "implicit",
-    questions: str = "all",
-    limit: int | None = None,
-    published: bool = False,
     segmenters: Mapping[str, str] | None = None,
+    **options: Any,
 ):
     """SAM2 size: parameters, encoder ms and peak memory (random weights, one encoder pass on Fig. 4's
     image, a fresh process per size), then quality (gIoU, cIoU with ``prompter``) for each size whose
     checkpoint is found, and for GrabCut; ``prompter`` is a spec or a one-entry ``{label: spec}``.
     Returns ``(table, fig4_masks)`` where ``fig4_masks`` maps each
     segmenter to its mask of Fig. 4's image (``"image"``, ``"gt"`` hold the sample itself)."""
+    s = TableSpec.of(spec, **options)  # its segmenters are ``sizes`` and ``segmenters``
+    data, splits, protocol = s.data, s.splits, s.protocol
+    question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
 
     label, prompter = next(iter(prompter.items())) if isinstance(prompter, Mapping) else (prompter, prompter)
     data = resolve_data(data)
@@ -265,18 +259,15 @@ def figure4(masks: Mapping[str, Any], out: str | Path | None = None):
 def table6(
     prompters: Mapping[str, str],
     runs_dir: str | Path,
+    spec: TableSpec | None = None,
     *,
     styles: Sequence[str] = STYLES,
-    data: str | None = None,
-    splits: Sequence[str] = ("val", "test"),
-    segmenter: str = DEFAULT_SEGMENTER,
-    protocol: str = DEFAULT_PROTOCOL,
-    question_kind: str | None = "implicit",
-    questions: str = "all",
-    limit: int | None = None,
-    published: bool = False,
+    **options: Any,
 ):
     """The prompt combination: every prompter under every style; index (style, prompter)."""
+    s = TableSpec.of(spec, **options)
+    data, splits, protocol, segmenter = s.data, s.splits, s.protocol, s.segmenter
+    question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
 
     data = resolve_data(data)
     rows: dict[tuple[str, str], dict[str, Any]] = {}

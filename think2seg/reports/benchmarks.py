@@ -23,14 +23,13 @@ from typing import Any
 
 import pandas as pd
 
-from think2seg.core.metrics import DEFAULT_PROTOCOL
 from think2seg.core.records import read_metrics
 from think2seg.data import synth
 from think2seg.evaluation.engine import evaluate_many
 from think2seg.reports.published import TABLE1, TABLE2, TABLE3
+from think2seg.reports.table_spec import PROTOCOLS, TableSpec
 from think2seg.segmenters.spec import DEFAULT_SEGMENTER
 
-PROTOCOLS = (DEFAULT_PROTOCOL, "segearth-r1")  # the authors' rules, and SegEarth-R1's on the same completions
 SYNTH_PREFIX = "synthearth:"  # synthearth:rrsisd -> a small SynthEarth set in that format, made on first use
 
 
@@ -87,17 +86,13 @@ def _metrics(run_dir: Path) -> dict[str, Any]:
 def table1(
     prompters: Mapping[str, str],
     runs_dir: str | Path,
-    *,
-    data: str | None = None,
-    splits: Sequence[str] = ("val", "test"),
-    protocols: Sequence[str] = PROTOCOLS,
-    segmenter: str = DEFAULT_SEGMENTER,
-    question_kind: str | None = "implicit",
-    questions: str = "all",
-    limit: int | None = None,
-    published: bool = False,
+    spec: TableSpec | None = None,
+    **options: Any,
 ):
     """Reasoning segmentation: gIoU, cIoU, P@0.5 and n per split; index (protocol, row)."""
+    s = TableSpec.of(spec, **options)
+    data, splits, protocols, segmenter = s.data, s.splits, s.protocols, s.segmenter
+    question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
 
     data = resolve_data(data)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -136,19 +131,15 @@ def _with_published(df, table: Mapping[str, Mapping[str, float]], splits: Sequen
 def table2(
     prompters: Mapping[str, str],
     runs_dir: str | Path,
-    *,
-    data: str | None = None,
-    splits: Sequence[str] = ("val", "test"),
-    protocols: Sequence[str] = PROTOCOLS,
-    segmenter: str = DEFAULT_SEGMENTER,
-    question_kind: str | None = "implicit",
-    questions: str = "all",
-    limit: int | None = None,
-    published: bool = False,
+    spec: TableSpec | None = None,
+    **options: Any,
 ):
     """Empty-target rejection on every empty-target sample of each split (``limit`` caps them): TRUE =
     correctly rejected (authors: the answer is ``[]``; segearth-r1: the predicted mask is empty), FALSE =
     the rest, with percentages; index (protocol, row)."""
+    s = TableSpec.of(spec, **options)
+    data, splits, protocols, segmenter = s.data, s.splits, s.protocols, s.segmenter
+    question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
 
     data = resolve_data(data)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -173,16 +164,14 @@ def table3(
     prompters: Mapping[str, str],
     runs_dir: str | Path,
     datasets: Mapping[str, str],
-    *,
-    split: str = "test",
-    protocols: Sequence[str] = PROTOCOLS,
-    segmenter: str = DEFAULT_SEGMENTER,
-    questions: str = "all",
-    limit: int | None = None,
-    published: bool = False,
+    spec: TableSpec | None = None,
+    **options: Any,
 ):
     """Zero-shot transfer: gIoU, cIoU, P@0.5 on each referring dataset (``{name: spec}``; ``synthearth:FORMAT``
     for a SynthEarth stand-in); index (protocol, row), columns ``<dataset> <metric>``."""
+    s = TableSpec.of(spec, **options)  # its data are ``datasets``; referring sets have no question kinds
+    protocols, segmenter, questions, limit, published = s.protocols, s.segmenter, s.questions, s.limit, s.published
+    split = s.splits[-1]  # Table 3 is computed on one split (default: test)
 
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for name, spec in datasets.items():

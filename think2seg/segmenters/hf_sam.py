@@ -2,11 +2,11 @@
 SAM3's tracker image path (``Sam3TrackerModel``), behind the same :class:`~think2seg.segmenters.base.Segmenter`
 protocol as the ``sam2`` package path.
 
-    >>> seg = build_segmenter("sam3")                         # doctest: +SKIP  facebook/sam3, tracker path
-    >>> seg = build_segmenter("samhq:/models/sam-hq-vit-b")   # doctest: +SKIP  a save_pretrained folder
-    >>> seg = build_segmenter("hf-sam2:random")               # doctest: +SKIP  default config, RANDOM weights
-    >>> masks = seg.segment(image, [prompts_a, prompts_b])    # doctest: +SKIP  one encoder pass for both
-    >>> seg.dtype, seg.device                                  # doctest: +SKIP  ('float32', 'cpu')
+    >>> seg = build_segmenter("sam3")                         # facebook/sam3, tracker path  # doctest: +SKIP
+    >>> seg = build_segmenter("samhq:/models/sam-hq-vit-b")   # a save_pretrained folder  # doctest: +SKIP
+    >>> seg = build_segmenter("hf-sam2:random")               # default config, RANDOM weights  # doctest: +SKIP
+    >>> masks = seg.segment(image, [prompts_a, prompts_b])    # one encoder pass for both  # doctest: +SKIP
+    >>> seg.dtype, seg.device                                  # ('float32', 'cpu')  # doctest: +SKIP
 
 ``image`` is (H, W, 3) uint8 RGB; prompts are absolute pixel coordinates of that image (boxes
 ``(x1, y1, x2, y2)``, positive points label 1, negative 0) and reach the model through the processor's own
