@@ -1,4 +1,4 @@
-"""Reading images and masks with errors that name the file.
+"""Reading images and masks with errors that name the file, and writing them in the datasets' formats.
 
 >>> read_image("does/not/exist.png")  # doctest: +IGNORE_EXCEPTION_DETAIL
 Traceback (most recent call last):
@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -113,3 +114,28 @@ def find_image(folder: Path, stem: str) -> Path | None:
             if p.is_file():
                 return p
     return None
+
+
+def write_rgb(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 RGB image; the suffix picks the codec (``.jpg`` at quality 92, ``.tif``
+    through PIL, anything else through OpenCV). ``OSError`` naming the file when it cannot be written."""
+    path = Path(path)
+    if path.suffix in (".jpg", ".jpeg"):
+        ok = cv2.imwrite(str(path), rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    elif path.suffix in (".tif", ".tiff"):
+        Image.fromarray(rgb).save(path)
+        ok = True
+    else:
+        ok = cv2.imwrite(str(path), rgb[..., ::-1])
+    if not ok:
+        raise OSError(f"{path}: could not write image")
+
+
+def write_mask(path: str | Path, mask: np.ndarray) -> None:
+    """Write an (H, W) bool mask as 0/255 uint8 (``.png`` or ``.tif``), as :func:`read_mask` reads it."""
+    path = Path(path)
+    m = mask.astype(np.uint8) * 255
+    if path.suffix in (".tif", ".tiff"):
+        Image.fromarray(m).save(path)
+    elif not cv2.imwrite(str(path), m):
+        raise OSError(f"{path}: could not write mask")

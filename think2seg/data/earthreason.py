@@ -12,14 +12,61 @@ QA files index the split. Every image is decoded (``verify=True``) so truncated 
 and every mask is read: an all-zero mask marks an empty target, cross-checked with ``answer == []``
 (a disagreement is kept, the mask wins, and it is counted as ``answer_mismatch`` in the summary).
 Sample ids are ``f"{image_id}:{q_index}"`` (q_index = position in ``questions``).
+
+Writers (SynthEarth and ``think2seg dataset build`` write through them)::
+
+    >>> write_entry("data/mine", "train", "tile_0_0-lake", image, mask, {"questions": [...], "answer": [...]})  # doctest: +SKIP
+
+A QA file may carry one annotation block the format lacks, under ``"synth"`` (SynthEarth) or ``"source"``
+(a dataset built from your own imagery): ``category``, ``kinds`` (implicit/explicit per question) and
+``instances`` (category -> ``[[x1, y1, x2, y2], ...]`` instance boxes, inclusive image pixels). The loader
+reads it into ``Entry.category``, ``Entry.kinds`` and ``extra["instances"]`` / ``extra["present"]``.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
-from think2seg.core.io import IMAGE_EXTS, find_image, image_size, read_json, read_mask
+import numpy as np
+
+from think2seg.core.io import IMAGE_EXTS, find_image, image_size, read_json, read_mask, write_mask, write_rgb
 from think2seg.data.dataset import Dataset, Entry, Issues, build, collect
+from think2seg.data.formats import SPLITS
+
+ANNOTATION_KEYS = ("synth", "source")  # the QA file's optional annotation block (module doc)
+FOLDERS = ("images", "labels", "QAs")
+
+
+def make_dirs(root: str | Path, splits=SPLITS) -> None:
+    """Create ``root/<split>/{images,labels,QAs}`` for every split."""
+    for split in splits:
+        for d in FOLDERS:
+            (Path(root) / split / d).mkdir(parents=True, exist_ok=True)
+
+
+def write_entry(root: str | Path, split: str, image_id: str, image: np.ndarray | Path, mask: np.ndarray,
+                qa: dict, ext: str = ".jpg") -> Path:
+    """Write one EarthReason entry: ``images/<id><ext>`` (an (H, W, 3) uint8 array, or the path of an
+    image file already written, hard-linked when the file system allows, else copied),
+    ``labels/<id>.png`` ((H, W) bool mask) and ``QAs/<id>.json``. Returns the image path."""
+    d = Path(root) / split
+    if isinstance(image, np.ndarray):
+        dst = d / "images" / f"{image_id}{ext}"
+        write_rgb(dst, image)
+    else:
+        dst = d / "images" / f"{image_id}{Path(image).suffix}"
+        dst.unlink(missing_ok=True)
+        try:
+            os.link(image, dst)
+        except OSError:
+            shutil.copyfile(image, dst)
+    write_mask(d / "labels" / f"{image_id}.png", mask)
+    with open(d / "QAs" / f"{image_id}.json", "w", encoding="utf-8") as f:
+        json.dump(qa, f)
+    return dst
 
 
 def _entry(qa_path: Path, images: Path, labels: Path, issues: Issues, verify: bool) -> Entry | None:
@@ -51,7 +98,7 @@ def _entry(qa_path: Path, images: Path, labels: Path, issues: Issues, verify: bo
     if answer is not None and (answer == []) != empty:
         issues.warn(qa_path, "mask is all zero but answer is not []" if empty
                     else "answer is [] but the mask is not empty")
-    synth = qa.get("synth") if isinstance(qa.get("synth"), dict) else None
+    synth = next((qa[k] for k in ANNOTATION_KEYS if isinstance(qa.get(k), dict)), None)
     kinds = synth.get("kinds") if synth else None
     extra = {"answer": answer} if answer is not None else {}
     if synth:
@@ -75,7 +122,7 @@ def load_earthreason(
     issues = Issues(on_error)
     d = root / split
     entries: list[Entry] = []
-    folders = [d / "images", d / "labels", d / "QAs"]
+    folders = [d / f for f in FOLDERS]
     missing = [f for f in folders if not f.is_dir()]
     for f in missing:
         issues.fail(f, "folder not found (expected <root>/<split>/{images,labels,QAs})", "missing")

@@ -34,10 +34,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image
 from tqdm.auto import tqdm
 
-from think2seg.core.io import DataError, data_error
+from think2seg.core.io import DataError, data_error, write_mask, write_rgb
+from think2seg.data.earthreason import FOLDERS, write_entry
 from think2seg.data.formats import FORMATS, SPLITS
 from think2seg.data.questions import make_questions, referring_expression, semantic_phrase
 from think2seg.data.scenes import CATEGORIES, CATEGORY_KEYS, render_scene
@@ -47,26 +47,6 @@ META_FILE = "synth_meta.json"
 VERSION = 1
 DEFAULT = {"format": "earthreason", "n_train": 1000, "n_val": 200, "n_test": 200, "seed": 0, "size": 256}
 """The embedded default dataset (:func:`ensure_default`)."""
-
-
-def _write_rgb(path: Path, rgb: np.ndarray) -> None:
-    if path.suffix in (".jpg", ".jpeg"):
-        ok = cv2.imwrite(str(path), rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
-    elif path.suffix in (".tif", ".tiff"):
-        Image.fromarray(rgb).save(path)
-        ok = True
-    else:
-        ok = cv2.imwrite(str(path), rgb[..., ::-1])
-    if not ok:
-        raise OSError(f"{path}: could not write image")
-
-
-def _write_mask(path: Path, mask: np.ndarray) -> None:
-    m = mask.astype(np.uint8) * 255
-    if path.suffix in (".tif", ".tiff"):
-        Image.fromarray(m).save(path)
-    elif not cv2.imwrite(str(path), m):
-        raise OSError(f"{path}: could not write mask")
 
 
 # ------------------------------------------------------------------------------------------ per image
@@ -87,11 +67,7 @@ def _earthreason(out: Path, split: str, i: int, seed: int, size: int, cat: str, 
             "size": size,
         },
     }
-    d = out / split
-    _write_rgb(d / "images" / f"{image_id}.jpg", scene.image)
-    _write_mask(d / "labels" / f"{image_id}.png", mask)
-    with open(d / "QAs" / f"{image_id}.json", "w", encoding="utf-8") as f:
-        json.dump(qa, f)
+    write_entry(out, split, image_id, scene.image, mask, qa)
     return {"id": image_id, "category": cat, "empty": empty, "questions": len(qs), "area": float(mask.mean())}
 
 
@@ -119,7 +95,7 @@ def _rrsisd(out: Path, split: str, i: int, seed: int, size: int, cat: str, num: 
     rng = np.random.default_rng([seed, SPLIT_CODE[split], i])
     scene = render_scene(rng, size, target=cat)
     file_name = f"{num:05d}.jpg"
-    _write_rgb(out / "images" / "rrsisd" / "JPEGImages" / file_name, scene.image)
+    write_rgb(out / "images" / "rrsisd" / "JPEGImages" / file_name, scene.image)
     anns, refs = [], []
     for k, (inst_index, expr) in enumerate(_pick_referents(rng, scene, cat, size, 2)):
         m = scene.instance_mask(inst_index)
@@ -160,8 +136,8 @@ def _refsegrs(out: Path, split: str, i: int, seed: int, size: int, cat: str, num
     scene = render_scene(rng, size, target=cat)
     mask = scene.mask(cat)
     image_id = str(num)
-    _write_rgb(out / "images" / f"{image_id}.tif", scene.image)
-    _write_mask(out / "masks" / f"{image_id}.tif", mask)
+    write_rgb(out / "images" / f"{image_id}.tif", scene.image)
+    write_mask(out / "masks" / f"{image_id}.tif", mask)
     return {"id": image_id, "lines": [f"{image_id} {semantic_phrase(rng, cat)}"], "category": cat,
             "questions": 1, "empty": False, "area": float(mask.mean())}
 
@@ -175,8 +151,8 @@ def _risbench(out: Path, split: str, i: int, seed: int, size: int, cat: str, num
         mask, expr, category = scene.mask(cat), semantic_phrase(rng, cat), cat
     else:
         mask, category = scene.instance_mask(inst_index), scene.instances[inst_index].category
-    _write_rgb(out / "img_rgb" / file_name, scene.image)
-    _write_mask(out / "mask" / file_name, mask)
+    write_rgb(out / "img_rgb" / file_name, scene.image)
+    write_mask(out / "mask" / file_name, mask)
     lines = [f"{file_name} {expr}"]
     if inst_index is not None:
         same = [s for s in scene.instances if s.category == category]
@@ -214,7 +190,7 @@ def _plan(seed: int, split: str, n: int, empty_rate: float) -> tuple[list[str], 
 
 def _dirs(out: Path, fmt: str) -> list[Path]:
     if fmt == "earthreason":
-        return [out / s / d for s in SPLITS for d in ("images", "labels", "QAs")]
+        return [out / s / d for s in SPLITS for d in FOLDERS]
     return {
         "rrsisd": [out / "rrsisd", out / "images" / "rrsisd" / "JPEGImages"],
         "refsegrs": [out / "images", out / "masks"],

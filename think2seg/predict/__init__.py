@@ -9,7 +9,7 @@ seam rule), :mod:`.outputs` (mask rasters, overlays, map coordinates), :mod:`.ve
 targets, to compare strategies). The command is ``think2seg predict``; docs/predict.md has the measurements.
 """
 
-from think2seg.predict.raster import SceneError, open_scene
+from think2seg.data.raster import SceneError, open_scene
 from think2seg.predict.run import DEFAULT_STRATEGY, STRATEGIES, PredictConfig, load_questions, predict
 
 __all__ = ["DEFAULT_STRATEGY", "STRATEGIES", "PredictConfig", "SceneError", "load_questions", "open_scene", "predict"]

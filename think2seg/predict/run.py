@@ -38,8 +38,8 @@ from think2seg.core.geometry import as_size, resize_mask, scale_prompts
 from think2seg.core.parsing import parse_completion
 from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.core.types import Instance, Sample
+from think2seg.data.raster import SceneError, open_scene
 from think2seg.predict.outputs import MaskStore, instance_map, write_overlay
-from think2seg.predict.raster import SceneError, open_scene
 from think2seg.predict.tiling import Tile, merge_tile_mask, tile_grid, tiles_for_boxes
 from think2seg.predict.vector import mask_polygons, write_geojson
 from think2seg.prompters import OraclePrompter, build_prompter
@@ -257,7 +257,7 @@ def _finish(cfg: PredictConfig, scene: Any, store: MaskStore, questions: list[st
 def predict(cfg: PredictConfig, *, prompter: Any = None, segmenter: Any = None, progress: bool = True) -> dict[str, Any]:
     """Run one prediction (module doc); writes into ``cfg.out`` and returns the ``predictions.json`` dict.
 
-    Raises ``ValueError`` (:class:`~think2seg.predict.raster.SceneError` for the image) naming the file or
+    Raises ``ValueError`` (:class:`~think2seg.data.raster.SceneError` for the image) naming the file or
     option at fault. GDAL's block cache is capped at ``GDAL_CACHE_MB`` so memory does not grow with the scene."""
     import rasterio
 
