@@ -22,6 +22,7 @@ from think2seg.core.errors import UserError
 COMMANDS = [
     "doctor",
     "data",  # data-stats, synth
+    "dataset",  # dataset build: your GeoTIFFs + vector labels -> EarthReason layout
     "bench",  # bench reward
     "eval",
     "gallery",  # static HTML of reasoning traces from eval runs
