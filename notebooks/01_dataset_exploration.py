@@ -17,12 +17,14 @@
 # Counts per split, the empty-target share, category, mask-area and question-length distributions, and a
 # grid of examples with their masks and questions. By default it runs on **SynthEarth**, the embedded
 # procedural dataset (generated once under `data/synthearth/`, then reused); point `data` at real data
-# (`earthreason:/path/to/EarthReason`, `rrsisd:...`, `refsegrs:...`, `risbench:...`) to explore that.
+# (`earthreason:/path/to/EarthReason`, `rrsisd:...`, `refsegrs:...`, `risbench:...`) to explore that, or at
+# a dataset built from your own GeoTIFFs and labels by `think2seg dataset build --out data/mine`
+# (`data = "earthreason:data/mine"`; docs/datasets.md, "Your own data").
 # Figures are shown and saved under `figures_dir`. The same numbers come from
 # `think2seg data-stats FORMAT:DIR`.
 
 # %% tags=["parameters"]
-data = "synthearth"  # the default SynthEarth (generated once), or FORMAT:DIR such as earthreason:/data/EarthReason
+data = "synthearth"  # the default SynthEarth (generated once), or FORMAT:DIR: earthreason:/data/EarthReason, earthreason:data/mine
 split = "test"  # split for the distributions and the example grid
 n_examples = 8
 questions = "all"  # question policy: first | random | all

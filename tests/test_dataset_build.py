@@ -274,3 +274,23 @@ def test_bad_inputs_are_one_line_with_exit_2(mosaic, built, tmp_path, capsys):
     assert (held / "dataset.json").read_text() == before
     # a bad option
     assert "--tile" in _run_bad(capsys, _args(m, **{"--tile": "big"}), tmp_path / "g")
+
+
+@pytest.mark.slow
+def test_smoke_train_runs_on_the_built_dataset(built, tiny_policy, tmp_path):
+    """One GRPO step of the tiny random-init Qwen2.5-VL (tests/conftest.py) on the built train split, with
+    the in-training eval on its val split."""
+    from think2seg.training.grpo import main as train_main
+
+    root, summary = built
+    assert summary["counts"]["train"]["images"] and summary["counts"]["val"]["images"]
+    out = tmp_path / "run"
+    args = ["--model", f"tiny:{tiny_policy}", "--data", f"earthreason:{root}", "--max_steps", "1",
+            "--num_generations", "2", "--per_device_train_batch_size", "2", "--max_completion_length", "8",
+            "--use_cpu", "true", "--bf16", "false", "--output_dir", str(out), "--report_to", "none",
+            "--save_steps", "1", "--logging_steps", "1", "--seed", "0", "--gradient_checkpointing", "false",
+            "--eval_split", "val", "--eval_limit", "2"]
+    assert train_main(args) == 0
+    assert (out / "model.safetensors").is_file()
+    curve = [json.loads(line) for line in (out / "eval_curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve] == [0, 1] and all(r["n"] == 2 for r in curve)

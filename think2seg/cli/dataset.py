@@ -71,6 +71,10 @@ def run_build(args) -> int:
     for split, c in s["counts"].items():
         print(f"{split:<6} tiles {c['tiles']:>6}  images {c['images']:>6}  questions {c['questions']:>6}  "
               f"empty {c['empty']:>5}")
+    for split, e in s.get("empty_targets", {}).items():
+        if e.get("written", 0) < e.get("wanted", 0):
+            print(f"{split}: {e['written']} empty-target entries of the {e['wanted']} wanted (--empty-ratio): only "
+                  f"{e.get('candidates', 0)} (tile, absent category) pairs away from other splits")
     sk = s["skipped"]["counts"]
     lab = s["labels"]
     print("skipped tiles: " + (", ".join(f"{k} {v}" for k, v in sk.items()) or "none"))

@@ -176,6 +176,7 @@ def _summary(plan: Plan, records: dict[str, dict], fingerprint: str, sources: di
                   "groups": dict(sorted(plan.split_of.items()))},
         "options": cfg.options(),
         "counts": counts,
+        "empty_targets": {s: {**plan.empty_targets.get(s, {}), "written": counts[s]["empty"]} for s in SPLITS},
         "skipped": {"counts": {**dict(sorted(reasons.items())), "unlabelled_unused": plan.unused()},
                     "categories_too_small": dict(sorted(too_small.items())), "tiles": skipped},
     }

@@ -108,6 +108,7 @@ class Plan:
     split_of: dict[str, str]
     block_size: float | None  # CRS units, None for --split-by image
     outside: int  # labels intersecting no image
+    empty_targets: dict[str, dict[str, int]]  # per split: empty targets wanted, (tile, category) candidates
 
     def active(self) -> list[TilePlan]:
         """Tiles to read: in a split, not dropped, with a labelled category or an empty target."""
@@ -143,14 +144,17 @@ def _footprint(info: ImageInfo) -> tuple[float, float, float, float]:
 
 
 def _draw_empties(cfg: BuildConfig, plan_tiles: list[TilePlan], categories: list[str],
-                  ratios: dict[str, float], tolerance: float) -> None:
+                  ratios: dict[str, float], tolerance: float) -> dict[str, dict[str, int]]:
+    """Draw the empty targets (module doc); ``{split: {"wanted": n, "candidates": n}}``."""
     rng = np.random.default_rng([cfg.seed, 0xE3B7])
     kept = [t for t in plan_tiles if t.cats and t.dropped is None]
+    report = {}
     for split in SPLITS:
         if ratios[split] == 0:
             continue
         positives = sum(len(t.cats) for t in kept if t.split == split)
         n_empty = int(round(cfg.empty_ratio / (1 - cfg.empty_ratio) * positives))
+        report[split] = {"wanted": n_empty, "candidates": 0}
         if n_empty == 0:
             continue
         other = [t.bounds for t in kept if t.split != split]
@@ -158,9 +162,11 @@ def _draw_empties(cfg: BuildConfig, plan_tiles: list[TilePlan], categories: list
         near = touching([t.bounds for t in bare], other, tolerance)
         hosts = [t for t in kept if t.split == split] + [t for t, n in zip(bare, near, strict=True) if not n]
         pairs = [(k, c) for k, t in enumerate(hosts) for c in categories if c not in t.cats]
+        report[split]["candidates"] = len(pairs)
         for i in sorted(rng.choice(len(pairs), size=min(n_empty, len(pairs)), replace=False).tolist()):
             k, c = pairs[i]
             hosts[k].empties.append(c)
+    return report
 
 
 def make_plan(cfg: BuildConfig) -> Plan:
@@ -196,10 +202,10 @@ def make_plan(cfg: BuildConfig) -> Plan:
     for k in leaking([t.bounds for t in labelled], [t.split for t in labelled],
                      [SPLIT_RANK[t.split] for t in labelled], tolerance):
         labelled[k].dropped = "split_buffer"
-    _draw_empties(cfg, tiles, labels.categories, ratios, tolerance)
+    empty_report = _draw_empties(cfg, tiles, labels.categories, ratios, tolerance)
     active = [t for t in tiles if t.dropped is None and (t.cats or t.empties)]
     prio = [(bool(t.cats), SPLIT_RANK[t.split]) for t in active]
     for k in leaking([t.bounds for t in active], [t.split for t in active], prio, tolerance):
         active[k].dropped, active[k].empties = "split_buffer", []
     return Plan(cfg, infos, labels, index, questions, tiles, tile_px, overlap_px, groups, split_of, block_size,
-                outside)
+                outside, empty_report)
