@@ -15,7 +15,7 @@ questions file, seed, options, counts per split and category, skipped tiles with
 ``split_map.geojson`` (the blocks or images with their split, and the tiles).
 
 The plan (:mod:`.plan`) reads no pixel; then each tile is read through a rasterio window (memory grows
-with the tile, not the scene; GDAL's cache is capped at 64 MB), tiles mostly nodata are skipped, labels
+with the tile, not the scene; GDAL's cache is capped at 64 MiB), tiles mostly nodata are skipped, labels
 are rasterized per tile. Work goes to ``.<out>.partial/`` beside ``out`` with a journal of finished tiles:
 an interrupted build resumes where it stopped when rerun with the same inputs and options, and the folder
 is renamed to ``out`` only when complete. An ``out`` holding a dataset built from other inputs or options
@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from collections import Counter
@@ -40,7 +39,7 @@ from tqdm.auto import tqdm
 from think2seg.core.io import data_error
 from think2seg.data.earthreason import make_dirs, write_entry
 from think2seg.data.formats import SPLITS
-from think2seg.data.own.labels import label_files
+from think2seg.data.own.labels import label_files, slug
 from think2seg.data.own.plan import BuildConfig, Plan, make_plan
 from think2seg.data.own.questions import draw_questions
 from think2seg.data.own.splits import write_split_map
@@ -51,11 +50,7 @@ VERSION = 1
 DATASET_FILE = "dataset.json"
 SPLIT_MAP_FILE = "split_map.geojson"
 _STATE, _JOURNAL = "build.json", "progress.jsonl"
-
-
-def slug(category: str) -> str:
-    """A file-name-safe form of a category (``"Water body"`` -> ``"Water_body"``)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", category).strip("_") or "category"
+GDAL_CACHE_BYTES = 64 * 1024 * 1024  # rasterio passes an integer GDAL_CACHEMAX as bytes (64 would be 64 bytes)
 
 
 def _fingerprint(plan: Plan) -> tuple[str, dict[str, Any]]:
@@ -220,7 +215,7 @@ def build_dataset(cfg: BuildConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     scene, scene_index = None, -1
     try:
-        with Env(GDAL_CACHEMAX=64), open(partial / _JOURNAL, "a", encoding="utf-8") as journal:
+        with Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open(partial / _JOURNAL, "a", encoding="utf-8") as journal:
             for t in tqdm(todo, desc="dataset build", unit="tile", disable=not cfg.progress,
                           initial=len(plan.active()) - len(todo), total=len(plan.active())):
                 if t.image != scene_index:

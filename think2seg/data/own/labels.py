@@ -20,6 +20,7 @@ default rule); each instance is burnt with its own value so its box survives:
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ import numpy as np
 from think2seg.core.io import data_error
 
 SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg")  # a shapefile is these files together
+
+
+def slug(category: str) -> str:
+    """A file-name-safe form of a category (``"Water body"`` -> ``"Water_body"``), used in entry ids."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", category).strip("_") or "category"
 
 
 def label_files(path: Path) -> list[Path]:
@@ -119,6 +125,12 @@ def read_labels(path: str | Path, class_field: str) -> Labels:
               "per_category": dict(sorted(Counter(out["category"]).items()))}
     if not len(out):
         raise data_error(path, f"no polygon label with a {class_field!r} value among its {n} features", "no_labels")
+    slugs: dict[str, str] = {}
+    for cat in sorted(out["category"].unique()):
+        other = slugs.setdefault(slug(cat), cat)
+        if other != cat:
+            raise data_error(path, f"categories {other!r} and {cat!r} give the same file name {slug(cat)!r}; "
+                             f"rename one in the {class_field!r} field", "bad_category")
     return Labels(path, class_field, out, report)
 
 
