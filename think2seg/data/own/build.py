@@ -89,7 +89,7 @@ def _write_tile(plan: Plan, t: TilePlan, scene: Any, root: Path) -> dict[str, An
     info = plan.infos[t.image]
     rec: dict[str, Any] = {"key": t.key, "split": t.split, "entries": [], "too_small": []}
     window = t.window()
-    frac = nodata_fraction(scene.dataset, window)
+    frac = nodata_fraction(scene.dataset, window, scene.bands)
     if frac > cfg.max_nodata:
         rec["skipped"], rec["nodata"] = "nodata", round(frac, 4)
         return rec

@@ -157,7 +157,8 @@ def image_tiles(info: ImageInfo, index: int, tile: int, overlap: int) -> list[Ti
     return out
 
 
-def nodata_fraction(dataset: Any, window: Any) -> float:
-    """Share of the window's pixels that the raster marks invalid (nodata value, alpha or internal mask)."""
-    valid = dataset.dataset_mask(window=window)
-    return float((valid == 0).mean()) if valid.size else 1.0
+def nodata_fraction(dataset: Any, window: Any, bands: tuple[int, ...]) -> float:
+    """Share of the window's pixels that any of ``bands`` (1-based) marks invalid (nodata value, alpha band
+    or internal mask); a band outside the selection (e.g. a NIR band under ``--bands 3,2,1``) does not count."""
+    masks = dataset.read_masks(list(bands), window=window)
+    return float((masks == 0).any(axis=0).mean()) if masks.size else 1.0
