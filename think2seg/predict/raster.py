@@ -14,7 +14,8 @@ linear *percentile stretch*: the 2nd and 98th percentiles of the band (nodata ex
 decimated read of the whole scene (long side <= 1024 px), map to 0 and 255, values outside are clipped.
 Measuring on the whole scene, not per tile, keeps a pixel's value independent of the tile it is read in.
 
-Errors (:class:`SceneError`, a ``ValueError``) name the file and, where one is at fault, the option.
+Errors (:class:`SceneError`, a ``ValueError``) name the file and, where one is at fault, the option; a
+block GDAL cannot decode (a corrupt or truncated file) names the window that was being read.
 """
 
 from __future__ import annotations
