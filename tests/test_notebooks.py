@@ -3,8 +3,13 @@ dataset, papermill) and writes tables with the rows and numbers the profile asks
 every file written."""
 
 import ast
+import hashlib
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,26 +24,43 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SMOKE = yaml.safe_load((ROOT / "configs" / "profiles" / "smoke.yaml").read_text())["notebooks"]
 
 
+def make_checkout(tmp: Path) -> Path:
+    """A checkout-like copy of the repository: the package (its shipped assets linked, not copied),
+    notebooks/ and configs/, as a user's clone; nothing of this worktree's runs/ or reports/."""
+    co = tmp / "checkout"
+    shutil.copytree(ROOT / "think2seg", co / "think2seg", ignore=shutil.ignore_patterns("assets", "__pycache__"))
+    (co / "think2seg" / "assets").symlink_to(ROOT / "think2seg" / "assets")
+    for d in ("notebooks", "configs"):
+        shutil.copytree(ROOT / d, co / d)
+    return co
+
+
+def reproduce_in(checkout: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """``think2seg reproduce ARGS`` run with ``checkout``'s package, from ``cwd``."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    return subprocess.run([sys.executable, "-m", "think2seg.cli", "reproduce", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+
+
 @pytest.fixture(scope="module")
 def smoke_run(synth_formats, tmp_path_factory):
-    """The smoke profile on the fixture (its referring formats stand in for Table 3's datasets)."""
+    """The smoke profile on the fixture (its referring formats stand in for Table 3's datasets), in a
+    checkout-like copy of the repository, started from another directory with the default folders."""
     tmp = tmp_path_factory.mktemp("smoke")
+    checkout, elsewhere = make_checkout(tmp), tmp / "elsewhere"
+    elsewhere.mkdir()
     transfer = {"RRSIS-D": f"rrsisd:{synth_formats['rrsisd']}", "RISBench": f"risbench:{synth_formats['risbench']}",
                 "RefSegRS": f"refsegrs:{synth_formats['refsegrs']}"}
-    ev = tmp / "runs" / "03_grpo_training" / "eval"  # notebook 06 reads 03's evaluations
-    traces = {"before (tiny)": str(ev / "before_tiny_"), "after GRPO (think2seg)": str(ev / "after_GRPO_think2seg_")}
-    rc = main(["reproduce", "--profile", "smoke", "--data", f"earthreason:{synth_formats['earthreason']}",
-               "--reports-dir", str(tmp / "reports"), "--runs-dir", str(tmp / "runs"),
-               "--set", f"04_benchmarks.transfer={json.dumps(transfer)}",
-               "--set", f"06_reasoning_traces.runs={json.dumps(traces)}"])
-    assert rc == 0
-    return tmp / "reports", synth_formats
+    p = reproduce_in(checkout, elsewhere, "--profile", "smoke", "--data", f"earthreason:{synth_formats['earthreason']}",
+                     "--set", f"04_benchmarks.transfer={json.dumps(transfer)}")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return checkout / "reports" / "smoke", synth_formats, checkout, elsewhere
 
 
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_smoke_01_to_03(smoke_run):
-    reports, _ = smoke_run
+    reports, *_ = smoke_run
     names = {p.name for p in (reports / "figures").glob("01_*.png")}
     assert names == {f"01_{n}.png" for n in ("split_counts", "categories", "mask_area", "question_lengths", "examples")}
     executed = json.loads((reports / "executed" / "01_dataset_exploration.ipynb").read_text())
@@ -59,7 +81,7 @@ def test_smoke_01_to_03(smoke_run):
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_smoke_04_tables(smoke_run):
-    reports, roots = smoke_run
+    reports, roots, *_ = smoke_run
     p = SMOKE["04_benchmarks"]
     t1 = pd.read_csv(reports / "tables" / "04_table1_reasoning_segmentation.csv")
     assert {(a, b) for a, b in zip(t1["protocol"], t1["row"], strict=True)} == {
@@ -94,7 +116,7 @@ def test_smoke_04_tables(smoke_run):
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_smoke_05_tables(smoke_run):
-    reports, _ = smoke_run
+    reports, *_ = smoke_run
     p = SMOKE["05_ablations"]
     t4 = pd.read_csv(reports / "tables" / "05_table4_lvlm_prompter.csv", index_col=0)
     assert list(t4.index) == list(p["lvlm_prompters"])
@@ -118,7 +140,7 @@ def test_smoke_05_tables(smoke_run):
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_smoke_index_lists_every_file(smoke_run):
-    reports, _ = smoke_run
+    reports, *_ = smoke_run
     index = (reports / "index.md").read_text()
     written = sorted([str(f.relative_to(reports)) for d in ("tables", "figures") for f in (reports / d).iterdir()]
                      + [f.name for f in reports.glob("*.html")])
@@ -141,7 +163,7 @@ def test_failing_notebook_stops_with_the_cell_error(synth_root, tmp_path, capsys
     assert rc == 2 and len(err) == 1  # one line (papermill's progress bar aside), no traceback
     assert err[0].startswith("think2seg reproduce: error: 04_benchmarks: cell")
     assert "ValueError" in err[0] and "nonsense" in err[0] and "04_benchmarks.ipynb" in err[0]
-    assert (tmp_path / "r" / "executed" / "04_benchmarks.ipynb").is_file()  # the partial output stays
+    assert (tmp_path / "r" / "smoke" / "executed" / "04_benchmarks.ipynb").is_file()  # the partial output stays
 
 
 def test_paper_profile_lists_every_missing_input(capsys, monkeypatch):
@@ -180,3 +202,70 @@ def test_every_profile_names_existing_notebooks_and_parameters():
         books = yaml.safe_load(prof.read_text())["notebooks"]
         for nb, params in books.items():
             assert set(params or {}) <= set(notebook_defaults(nb)), f"{prof.name}: {nb}"
+
+
+def _files(root: Path) -> dict[str, str]:
+    """``{path relative to root: sha256}`` of every file under ``root``."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _listed(reports: Path) -> list[str]:
+    return sorted(re.findall(r"^\| \[([^\]]+)\]", (reports / "index.md").read_text(), flags=re.M))
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_reproduce_from_another_directory_writes_everything_under_the_repository(smoke_run):
+    """Issue 25 item 6: tables, figures, executed notebooks and the index under one root, the repository's
+    reports/ (smoke: reports/smoke/), whatever the current directory; the runs under runs/smoke/."""
+    reports, _, checkout, elsewhere = smoke_run
+    assert list(elsewhere.iterdir()) == []  # nothing written where the command was started
+    assert (reports / "index.md").is_file() and (reports / "index.json").is_file()
+    assert {p.stem for p in (reports / "executed").glob("*.ipynb")} == set(SMOKE)
+    assert all((checkout / "reports" / "smoke" / f).is_file() for f in _listed(reports))
+    assert not any((checkout / "reports" / d).exists() for d in ("tables", "figures", "executed", "index.md"))
+    assert {p.name for p in (checkout / "runs").iterdir()} == {"smoke"}  # the embedded profile's runs/ untouched
+    assert {"02_zero_shot", "03_grpo", "04_benchmarks", "05_ablations"} <= {p.name for p in (checkout / "runs" / "smoke").iterdir()}
+
+
+VARIANT = """description: a second fast profile - notebook 02 with another prompter under the label smoke uses
+notebooks:
+  02_zero_shot_baselines:
+    prompters: {"tiny warm start": "fixed?image_size=112"}
+    question_kinds: [implicit]
+    limit: 3
+    n_examples: 1
+"""
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_a_second_profile_then_smoke_again_collide_nowhere(smoke_run):
+    """Issue 25 item 5: in one checkout, smoke, a second profile (its notebook 02 row "tiny warm start" is
+    another prompter: in a shared runs/ that is "existing run used different prompter"), then smoke again:
+    all succeed, each index lists only its own files, and the second profile changes none of smoke's."""
+    reports, roots, checkout, elsewhere = smoke_run
+    data = f"earthreason:{roots['earthreason']}"
+    (checkout / "configs" / "profiles" / "smoke_variant.yaml").write_text(VARIANT)
+    smoke_before = _files(checkout / "reports" / "smoke") | {
+        f"runs/{k}": v for k, v in _files(checkout / "runs" / "smoke").items()}
+    p = reproduce_in(checkout, elsewhere, "--profile", "smoke_variant", "--data", data)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    variant = checkout / "reports" / "smoke_variant"
+    listed = _listed(variant)
+    assert listed and all((variant / f).is_file() for f in listed)
+    assert "tables/02_zero_shot.csv" in listed
+    assert [e["notebook"] for e in json.loads((variant / "index.json").read_text())["entries"]] == ["02_zero_shot_baselines"]
+    smoke_after = _files(checkout / "reports" / "smoke") | {
+        f"runs/{k}": v for k, v in _files(checkout / "runs" / "smoke").items()}
+    assert smoke_after == smoke_before  # not one of smoke's tables, figures or runs changed
+    t_variant = pd.read_csv(variant / "tables" / "02_zero_shot.csv")
+    assert set(t_variant["n"]) == {3}
+
+    p = reproduce_in(checkout, elsewhere, "--profile", "smoke", "--only", "02", "--data", data)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert set(pd.read_csv(reports / "tables" / "02_zero_shot.csv")["n"]) == {SMOKE["02_zero_shot_baselines"]["limit"]}
+    assert all((reports / f).is_file() for f in _listed(reports))
+    assert [e["notebook"] for e in json.loads((reports / "index.json").read_text())["entries"]] == sorted(SMOKE)
+    assert _listed(variant) == listed and list(elsewhere.iterdir()) == []

@@ -50,6 +50,8 @@ HALF = inst((0, 0, 24, 49), ((5, 5), (6, 6)))  # half of it: IoU 0.5
 OUT = inst((50, 50, 99, 99), ((60, 60), (70, 70)))  # disjoint, same area: IoU 0 alone, 0.5 with A
 WIDE = inst((0, 0, 59, 49))  # box IoU with A 0.83 (a duplicate for NMS); mask IoU 2500 / 3000
 STR_A = {"bbox_2d": ["0", "0", "49", "49"], "positive_points": [["10", "10"], ["20", "20"]]}
+STR_BOX = {"bbox_2d": ["0", "0", "49", "49"], "positive_points": [[10, 10], [20, 20]]}  # issue 25's shape
+STR_PTS = {"bbox_2d": [0, 0, 49, 49], "positive_points": [["10", "10"], [20, 20]]}
 NEG_A = inst((0, 0, 49, 49), neg=((60, 60), (70, 70)))
 
 LENIENT, TRAIN, TEST = POLICIES
@@ -113,6 +115,21 @@ TABLE = {
     # strings pass the released checks (float("10") works) but SAM cannot take them: IoU 0
     "numbers_as_strings": (
         tagged(fenced(js(STR_A))),
+        GT,
+        "bbox+2pos",
+        {LENIENT: (1, 1, 1.0), TRAIN: (1, 1, 0.0), TEST: (1, 1, 0.0)},
+    ),
+    # one string array is enough: the released code passes np.array(instance["bbox_2d"]) (dtype <U2) to
+    # SAM2ImagePredictor.predict, whose torch.as_tensor raises; the reward swallows it (tests/
+    # test_segmenters_sam2.py::test_string_coordinates_raise_in_sam2_as_the_released_code_passes_them)
+    "numbers_as_strings_box_only": (
+        tagged(fenced(js(STR_BOX))),
+        GT,
+        "bbox+2pos",
+        {LENIENT: (1, 1, 1.0), TRAIN: (1, 1, 0.0), TEST: (1, 1, 0.0)},
+    ),
+    "numbers_as_strings_points_only": (
+        tagged(fenced(js(STR_PTS))),
         GT,
         "bbox+2pos",
         {LENIENT: (1, 1, 1.0), TRAIN: (1, 1, 0.0), TEST: (1, 1, 0.0)},

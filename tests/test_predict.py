@@ -9,6 +9,7 @@ import pytest
 
 rasterio = pytest.importorskip("rasterio")
 from affine import Affine  # noqa: E402
+from geo_helpers import read_vectors, scene_with_targets  # noqa: E402
 
 from think2seg.cli import main  # noqa: E402
 from think2seg.predict import PredictConfig, SceneError, open_scene, predict  # noqa: E402
@@ -33,20 +34,6 @@ def write_tif(path, bands, crs=CRS, transform=TRANSFORM):
     return str(path)
 
 
-def scene_with_targets(h=240, w=320):
-    """A grey field with a ring (square with a hole) and a disc; returns (C, H, W) uint8 and the truth."""
-    import cv2
-
-    truth = np.zeros((h, w), np.uint8)
-    truth[40:120, 40:120] = 1
-    truth[65:95, 65:95] = 0  # the hole
-    cv2.circle(truth, (230, 160), 30, 1, -1)
-    rng = np.random.default_rng(0)
-    img = np.where(truth[None].astype(bool), np.array([200, 60, 50])[:, None, None],
-                   np.array([70, 110, 70])[:, None, None]) + rng.integers(-6, 7, (3, h, w))
-    return img.clip(0, 255).astype(np.uint8), truth
-
-
 @pytest.fixture
 def geoscene(tmp_path):
     img, truth = scene_with_targets()
@@ -63,13 +50,19 @@ def test_georeference_kept_and_polygon_areas_match_mask_pixels(geoscene, tmp_pat
         mask = f.read(1) > 0
     inter, union = (mask & (truth > 0)).sum(), (mask | (truth > 0)).sum()
     assert inter / union > 0.85  # oracle prompts + GrabCut on a clean scene
-    fc = json.loads((out / "q1.geojson").read_text())
-    assert fc["crs"]["properties"]["name"] == CRS
-    areas = [f["properties"]["area"] for f in fc["features"]]
-    assert abs(sum(areas) - mask.sum() * 6.0) <= 0.01 * mask.sum() * 6.0
-    assert any(len(f["geometry"]["coordinates"]) == 2 for f in fc["features"])  # the ring keeps its hole
-    xs = [x for f in fc["features"] for ring in f["geometry"]["coordinates"] for x, _ in ring]
-    assert min(xs) >= 350000 and max(xs) <= 350000 + 320 * 2.0
+    fc = json.loads((out / "q1.geojson").read_text())  # RFC 7946: WGS 84 lon/lat, no crs member
+    assert "crs" not in fc
+    lons = [x for f in fc["features"] for poly in f["geometry"]["coordinates"] for ring in poly for x, _ in ring]
+    lats = [y for f in fc["features"] for poly in f["geometry"]["coordinates"] for ring in poly for _, y in ring]
+    assert 12.8 < min(lons) < max(lons) < 12.9 and 50.5 < min(lats) < max(lats) < 50.6  # UTM 33N, 350 km E
+    gp = read_vectors(out / "q1.gpkg")  # the raster's CRS, exact areas
+    assert gp["crs"] == CRS and gp["valid"]
+    assert sum(gp["area"]) == pytest.approx(mask.sum() * 6.0) and sum(gp["pixels"]) == mask.sum()
+    assert any(len(p.interiors) == 1 for g in gp["geometry"] for p in g.geoms)  # the ring keeps its hole
+    x0, y0, x1, y1 = gp["bounds"]
+    assert x0 >= 350000 and x1 <= 350000 + 320 * 2.0
+    assert s["questions"][0]["vectors"] == {"gpkg": str(out / "q1.gpkg"), "geojson": str(out / "q1.geojson"),
+                                            "note": None, "space": CRS}
     rec = json.loads((out / "predictions.json").read_text())
     assert rec["crs"] == CRS and rec["questions"][1]["mask_pixels"] == int(mask.sum())
     ans = rec["questions"][0]["answers"][0]
@@ -161,8 +154,9 @@ def test_not_georeferenced_gives_png_and_pixel_vectors(tmp_path):
     from PIL import Image
 
     mask = np.asarray(Image.open(q["mask"])) > 0
-    fc = json.loads((tmp_path / "o" / "q1.geojson").read_text())
-    assert "crs" not in fc and sum(f["properties"]["area"] for f in fc["features"]) == mask.sum()
+    gp = read_vectors(tmp_path / "o" / "q1.gpkg")
+    assert gp["crs"] is None and sum(gp["area"]) == mask.sum() and gp["valid"]
+    assert not (tmp_path / "o" / "q1.geojson").exists() and "RFC 7946" in q["vectors"]["note"]
     assert "instances_map" not in q["answers"][0]
 
 

@@ -166,3 +166,37 @@ def test_bad_rows_are_named_or_skipped(oracle_run, synth_root, tmp_path, capsys)
     assert json.loads(io.out[: io.out.rindex("}") + 1])["authors"]["n"] == 2
     code, io = _score([str(tmp_path / "missing.jsonl"), *data], capsys)
     assert code == 2 and "missing.jsonl: predictions file not found" in io.err
+
+
+def _released_file(path, rows):
+    path.write_text(json.dumps({"giou": 0.0, "ciou": 0.0, "results": [
+        {"sample_id": k, "image_path": f"/elsewhere/{r['image_path'].rsplit('/', 1)[-1]}", "question": q,
+         "model_output": r["completion"]} for k, (r, q) in enumerate(rows)]}))
+    return str(path)
+
+
+def test_released_rows_holding_only_the_question_match_one_sample_each(oracle_run, synth_root, tmp_path, capsys):
+    """Issue 25: a file with the bare question (not the instruction) stopped on an image whose questions
+    contain one another ("the bridges" inside "Please locate the bridges.")."""
+    metrics, recs = oracle_run
+    by_image = {}
+    for r in recs:
+        by_image.setdefault(r["image_path"], []).append(r["question"])
+    assert any(a != b and a in b for qs in by_image.values() for a in qs for b in qs)  # the fixture has the case
+    path = _released_file(tmp_path / "bare.json", [(r, r["question"]) for r in recs])
+    code, io = _score([path, "--data", f"earthreason:{synth_root}", "--split", "val", "--image-size", "128"], capsys)
+    assert code == 0, io.err
+    printed = json.loads(io.out)
+    assert printed["authors"]["n"] == len(recs) and printed["authors"]["gIoU"] == pytest.approx(metrics["gIoU"])
+
+
+def test_a_still_ambiguous_row_names_its_candidates(oracle_run, synth_root, tmp_path, capsys):
+    _, recs = oracle_run
+    first = [r for r in recs if r["image_path"] == recs[0]["image_path"]]
+    a, b = first[0], first[1]
+    rows = [(a, f"Either {a['question']} or {b['question']}")]  # holds two questions of one image
+    path = _released_file(tmp_path / "amb.json", rows)
+    code, io = _score([path, "--data", f"earthreason:{synth_root}", "--split", "val", "--image-size", "128"], capsys)
+    err = io.err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "results[0]" in err[0] and "matches 2 samples" in err[0]
+    assert f"{a['id']} ({a['question']!r})" in err[0] and f"{b['id']} ({b['question']!r})" in err[0]

@@ -67,6 +67,31 @@ def test_random_weights_are_announced_loudly():
         seg.predict([[Instance(box=(1, 1, 5, 5))]])
 
 
+def test_string_coordinates_raise_in_sam2_as_the_released_code_passes_them(tiny, image):
+    """Issue 25 asked the released policies to score ``"bbox_2d": ["112", "348", "208", "374"]``. The released
+    reward hands SAM ``np.array(instance["bbox_2d"])`` as parsed, a ``<U3`` array here, and sam2's
+    ``_prep_prompts`` (``torch.as_tensor(..., dtype=float)``) raises on it; the reward's ``try`` turns that
+    into IoU 0. So the released policies keep the answer valid (JSON term 1) with no instances."""
+    from think2seg.core.parsing import parse_completion
+
+    text = ('<think>t</think><answer>```json[{"bbox_2d": ["112", "348", "208", "374"], '
+            '"positive_points": [[150, 360], [170, 362]]}]```</answer>')
+    obj = {"bbox_2d": ["112", "348", "208", "374"], "positive_points": [[150, 360], [170, 362]]}
+    pred = tiny.predictor
+    pred.set_image(image)
+    box, pts = np.array(obj["bbox_2d"]), np.array(obj["positive_points"])
+    with torch.inference_mode(), pytest.raises(TypeError, match="numpy.str_"):
+        pred.predict(point_coords=pts, point_labels=np.ones(2), box=box, multimask_output=False)
+    with torch.inference_mode():  # the same numbers as numbers go through
+        masks, _, _ = pred.predict(point_coords=pts, point_labels=np.ones(2), box=box.astype(int),
+                                   multimask_output=False)
+    assert masks.shape == (1, H, W)
+    for policy in ("released-train", "released-test"):
+        r = parse_completion(text, policy=policy, image_size=840)
+        assert r.json_ok and r.instances == [] and "SAM raises" in r.error
+    assert parse_completion(text, image_size=840).instances[0].box == (112, 348, 208, 374)  # lenient converts
+
+
 def test_build_segmenter_cache_and_aliases(tiny):
     assert build_segmenter("sam2:t:random", device="cpu") is tiny
     assert build_segmenter("sam2:tiny:RANDOM", device="cpu") is tiny

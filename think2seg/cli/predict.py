@@ -13,11 +13,12 @@ from think2seg.predict.run import DEFAULT_STRATEGY, STRATEGIES
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
-        help="ask questions about your own image: masks (GeoTIFF when georeferenced), overlays, JSON, GeoJSON",
+        help="ask questions about your own image: masks (GeoTIFF when georeferenced), overlays, JSON, GeoPackage + GeoJSON",
         description="Segment what a question asks for in IMAGE. Large scenes are tiled with overlap and merged "
         "across the seams; several questions share one read per tile and one segmenter embedding per tile. "
-        "Writes OUT/qK.mask.tif (or .png when IMAGE has no georeference), OUT/qK.overlay.png, "
-        "OUT/predictions.json and, with --vector, OUT/qK.geojson. See docs/predict.md.",
+        "Writes OUT/qK.mask.tif (or .png when IMAGE has no geotransform), OUT/qK.overlay.png, "
+        "OUT/predictions.json and, with --vector, OUT/qK.gpkg (the image's CRS, exact areas) and OUT/qK.geojson "
+        "(RFC 7946: WGS 84 lon/lat; only when IMAGE has a CRS). See docs/predict.md.",
     )
     p.add_argument("image", help="the image: GeoTIFF or any raster GDAL reads (PNG, JPEG, ...)")
     p.add_argument("--question", action="append", default=None, help="a question (repeat for several)")
@@ -32,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default: tile / 4)")
     p.add_argument("--bands", default=None, help="1-based R,G,B band numbers (or one band for grey), e.g. 4,3,2")
     p.add_argument("--vector", nargs="?", const="map", default=None, choices=["map", "pixel"],
-                   help="also write GeoJSON polygons, in map units (default; needs a georeferenced image) or pixels")
+                   help="also write polygons: map (default; needs a geotransform): OUT/qK.gpkg in the image's CRS and "
+                   "OUT/qK.geojson in WGS 84; pixel: OUT/qK.gpkg in pixel coordinates")
     p.add_argument("--truth", default=None, metavar="MASK", help="a mask raster aligned with IMAGE (for the oracle prompter)")
     p.add_argument("--batch-tiles", type=int, default=8, help="tiles read and prompted together")
     p.add_argument("--overlay-side", type=int, default=1024, help="long side of the overlay PNG")
@@ -52,7 +54,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from e
     for q in summary["questions"]:
-        print(f"{q['question']!r}: {q['mask_pixels']} px -> {q['mask']}")
+        print(f"{q['question']!r}: {q['mask_pixels']} px -> {q['mask']}{vectors_text(q['vectors'])}")
     print(f"wrote {args.out}/predictions.json ({summary['tiles_asked']} of {summary['n_tiles']} tiles asked, "
           f"{summary['seconds']} s)")
     return 0
+
+
+def vectors_text(vectors: dict | None) -> str:
+    """``"; polygons: q1.gpkg (EPSG:32633), q1.geojson (RFC 7946, WGS 84 lon/lat)"`` or the reason for no GeoJSON."""
+    if not vectors:
+        return ""
+    parts = [f"{vectors['gpkg']} ({vectors['space']})"]
+    if vectors["geojson"]:
+        parts.append(f"{vectors['geojson']} (RFC 7946, WGS 84 lon/lat)")
+    return "; polygons: " + ", ".join(parts) + (f"; {vectors['note']}" if vectors["note"] else "")

@@ -14,7 +14,8 @@ linear *percentile stretch*: the 2nd and 98th percentiles of the band (nodata ex
 decimated read of the whole scene (long side <= 1024 px), map to 0 and 255, values outside are clipped.
 Measuring on the whole scene, not per tile, keeps a pixel's value independent of the tile it is read in.
 
-Errors (:class:`SceneError`, a ``ValueError``) name the file and, where one is at fault, the option.
+Errors (:class:`SceneError`, a ``ValueError``) name the file and, where one is at fault, the option; a
+block GDAL cannot decode (a corrupt or truncated file) names the window that was being read.
 """
 
 from __future__ import annotations
@@ -80,19 +81,27 @@ class Scene:
 
     @property
     def georeferenced(self) -> bool:
-        """True when the file has a CRS and a non-identity geotransform (map coordinates exist)."""
+        """True when the file has a non-identity geotransform: map coordinates exist (in the CRS when
+        :attr:`crs` is set, else in the transform's own units). A rotated transform counts; it is applied
+        as an affine everywhere (masks keep it, polygons and map points go through it)."""
 
-        return self.dataset.crs is not None and self.dataset.transform != Affine.identity()
+        return self.dataset.transform != Affine.identity()
+
+    @property
+    def rotated(self) -> bool:
+        """True when the geotransform has rotation / shear terms (``b`` or ``d`` non-zero)."""
+        t = self.dataset.transform
+        return bool(t.b or t.d)
 
     def read(self, window=None, out_hw: tuple[int, int] | None = None) -> np.ndarray:
         """(h, w, 3) uint8 RGB of ``window`` (a rasterio ``Window`` in scene pixels; None: the whole scene),
         resampled with the average rule to ``out_hw=(h, w)`` when given. Memory: the output size only."""
         from rasterio.enums import Resampling
 
-        kw: dict[str, Any] = {"window": window}
+        kw: dict[str, Any] = {}
         if out_hw is not None:
             kw.update(out_shape=(len(self.bands), int(out_hw[0]), int(out_hw[1])), resampling=Resampling.average)
-        data = self.dataset.read(list(self.bands), **kw)
+        data = read_window(self.dataset, self.path, list(self.bands), window, **kw)
         return to_rgb8(data, self.lo, self.hi, self.dataset.dtypes[0])
 
     def close(self) -> None:
@@ -103,6 +112,28 @@ class Scene:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def describe_window(window: Any) -> str:
+    """``"window x 256-511, y 0-255 (col_off=256, row_off=0, 256 x 256 px)"`` (None: the whole scene)."""
+    if window is None:
+        return "the whole scene"
+    c, r, w, h = (int(round(v)) for v in (window.col_off, window.row_off, window.width, window.height))
+    return f"window x {c}-{c + w - 1}, y {r}-{r + h - 1} (col_off={c}, row_off={r}, {w} x {h} px)"
+
+
+def read_window(ds: Any, path: Path, bands: Any, window: Any = None, **kw: Any) -> np.ndarray:
+    """``ds.read(bands, window=window, **kw)``; a read GDAL cannot do (a corrupt or truncated block) raises
+    :class:`SceneError` naming ``path`` and the window, instead of rasterio's bare "Read failed"."""
+    from rasterio.errors import RasterioError
+
+    try:
+        return ds.read(bands, window=window, **kw)
+    except RasterioError as e:
+        cause = e.__cause__ or e.__context__
+        why = " ".join(str(cause or e).split())[:200]
+        raise SceneError(f"{path}: could not read {describe_window(window)}: {why}; the file is corrupt or "
+                         "truncated there (tiles done so far are kept: rerun after repairing it)") from None
 
 
 def to_rgb8(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, dtype: str) -> np.ndarray:
@@ -128,12 +159,13 @@ def _default_bands(count: int, path: Path) -> tuple[int, ...]:
     )
 
 
-def _stretch(ds: Any, bands: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _stretch(ds: Any, bands: tuple[int, ...], path: Path) -> tuple[np.ndarray, np.ndarray]:
     from rasterio.enums import Resampling
 
     s = min(1.0, STATS_SIDE / max(ds.width, ds.height))
     shape = (len(bands), max(1, round(ds.height * s)), max(1, round(ds.width * s)))
-    data = ds.read(list(bands), out_shape=shape, resampling=Resampling.nearest, masked=True)
+    data = read_window(ds, path, list(bands), None, out_shape=shape, resampling=Resampling.nearest,
+                       masked=True)
     lo, hi = np.zeros(len(bands)), np.ones(len(bands))
     for k in range(len(bands)):
         vals = data[k].compressed().astype(np.float64)
@@ -170,7 +202,7 @@ def open_scene(path: str | Path, bands: str | Sequence[int] | None = None) -> Sc
         if ds.dtypes[0] == "uint8":
             lo, hi = np.zeros(len(sel)), np.full(len(sel), 255.0)
         else:
-            lo, hi = _stretch(ds, sel)
+            lo, hi = _stretch(ds, sel, path)
     except BaseException:
         ds.close()
         raise

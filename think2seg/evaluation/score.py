@@ -11,7 +11,10 @@ Two file formats are read (:func:`read_predictions` tells them apart):
   image id + question index);
 - the released Think2Seg-RS evaluation output (one JSON object whose ``results`` list holds, per sample,
   ``model_output``, ``image_path`` and ``question``, the full instruction text): rows are matched to
-  samples by image file name, and by the question when an image has several.
+  samples by image file name, and by the question when an image has several (:func:`by_question`: the
+  row's question equal to the sample's, else the question quoted in the reference instruction, else the
+  sample questions the row's text contains, the longest when one contains another). A row still
+  ambiguous after that is bad, and its message names the candidate samples.
 
 A bad row (a torn or non-JSON line, a missing field, an id or image that is not in the split, a
 duplicate) raises :class:`PredictionError` naming the file and the row, or with ``on_error="skip"`` is
@@ -134,12 +137,14 @@ def match_samples(
         else:
             cands = by_image.get(row.image or "", [])
             if len(cands) > 1 and row.question:
-                cands = _by_question(cands, row.question)
+                cands = by_question(cands, row.question)
             if not cands:
                 bad.append((row.where, f"image {row.image!r} (with this question) is not in {what}"))
                 continue
             if len(cands) > 1:
-                bad.append((row.where, f"image {row.image!r} matches {len(cands)} samples of {what}"))
+                named = "; ".join(f"{c.id} ({c.question!r})" for c in cands)
+                why = "has no question to tell them apart" if not row.question else "its question fits each"
+                bad.append((row.where, f"image {row.image!r} matches {len(cands)} samples of {what} and {why}: {named}"))
                 continue
             s = cands[0]
         if s.id in seen:
@@ -153,12 +158,23 @@ def match_samples(
 _ASKED = re.compile(r'find "(.*)", identify', re.DOTALL)  # the question inside the reference instruction
 
 
-def _by_question(cands: list[Sample], text: str) -> list[Sample]:
-    """The samples asked ``text`` (the released rows keep the whole instruction): the quoted question of
-    the reference instruction if it is there, else every question the text contains."""
+def by_question(cands: list[Sample], text: str) -> list[Sample]:
+    """The samples of one image asked ``text`` (a bare question, or the released rows' whole instruction).
+
+    In order, the first rule that finds any: the sample question equal to ``text`` (spaces at the ends
+    aside); the question quoted in the reference instruction (``find "..."``); the sample questions that
+    ``text`` contains, keeping only the longest where one contains another ("the bridges" inside
+    "Please locate the bridges."). More than one sample left means ``text`` is ambiguous."""
+    t = text.strip()
+    equal = [c for c in cands if c.question and c.question.strip() == t]
+    if equal:
+        return equal
     m = _ASKED.search(text)
-    exact = [c for c in cands if m and c.question == m.group(1)]
-    return exact or [c for c in cands if c.question and c.question in text]
+    quoted = [c for c in cands if m and c.question == m.group(1)]
+    if quoted:
+        return quoted
+    inside = [c for c in cands if c.question and c.question in text]
+    return [c for c in inside if not any(c.question != o.question and c.question in o.question for o in inside)]
 
 
 def _sha256(path: Path) -> str:

@@ -4,7 +4,7 @@
 >>> predict(PredictConfig(image="scene.tif", questions=["where could a plane take off?"], out="out/"))  # doctest: +SKIP
 
 Modules: :mod:`.raster` (windowed reads, ``--bands``, percentile stretch), :mod:`.tiling` (grid and the
-seam rule), :mod:`.outputs` (mask rasters, overlays, map coordinates), :mod:`.vector` (GeoJSON polygons),
+seam rule), :mod:`.outputs` (mask rasters, overlays, map coordinates), :mod:`.vector` (valid polygons: GeoPackage + RFC 7946 GeoJSON),
 :mod:`.run` (strategies and the :func:`predict` function), :mod:`.mosaic` (a SynthEarth mosaic with known
 targets, to compare strategies). The command is ``think2seg predict``; docs/predict.md has the measurements.
 """

@@ -6,12 +6,17 @@
 >>> paths = store.finish()                                  # q1.mask.tif (georeferenced) or q1.mask.png
 
 Masks accumulate in one single-band uint8 GeoTIFF per question (0 / 1), OR-ed window by window, so memory
-is one window, not the scene; the files are closed after every batch, so an interrupted run can resume. A georeferenced scene keeps its CRS and transform in ``qK.mask.tif``; for any other
-input the raster is converted to ``qK.mask.png`` (0 / 255) at the end, which does read it whole.
+is one window, not the scene; the files are closed after every batch, so an interrupted run can resume.
+While the run lasts they are named ``.qK.mask.partial.tif``; :meth:`MaskStore.finish` gives them their
+final names, so a file named ``qK.mask.*`` is always complete. A georeferenced scene (a non-identity
+geotransform, rotated or not, with or without a CRS) keeps its transform, and its CRS when it has one, in
+``qK.mask.tif``; for any other input the raster is converted to ``qK.mask.png`` (0 / 255) at the end,
+which does read it whole.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,9 +54,10 @@ class MaskStore:
         if scene.width >= 256 and scene.height >= 256:
             profile.update(tiled=True, blockxsize=256, blockysize=256)
         if scene.georeferenced:
-            profile.update(crs=scene.crs, transform=scene.transform)
-        self.paths = [self.out / (f"q{k + 1}.mask.tif" if scene.georeferenced else f".q{k + 1}.mask.tmp.tif")
-                      for k in range(n_questions)]
+            profile["transform"] = scene.transform
+        if scene.crs is not None:
+            profile["crs"] = scene.crs
+        self.paths = [self.out / f".q{k + 1}.mask.partial.tif" for k in range(n_questions)]
         self.resumed = resume and all(p.is_file() for p in self.paths)
         self.files: list[Any] = []
         if not self.resumed:
@@ -102,26 +108,37 @@ class MaskStore:
             return int(sum(int(f.read(1, window=w).sum()) for _, w in f.block_windows(1)))
 
     def finish(self) -> list[Path]:
-        """For a non-georeferenced scene convert each mask to ``qK.mask.png``. The final paths."""
-
-        if self.scene.georeferenced:
-            return list(self.paths)
+        """Rename each mask to ``qK.mask.tif`` (georeferenced scene) or convert it to ``qK.mask.png``.
+        The final paths."""
         out = []
         for k, p in enumerate(self.paths):
-            png = self.out / f"q{k + 1}.mask.png"
-            Image.fromarray(self.read(k).astype(np.uint8) * np.uint8(255)).save(png)
+            if self.scene.georeferenced:
+                out.append(self.out / f"q{k + 1}.mask.tif")
+                os.replace(p, out[-1])
+                continue
+            out.append(save_png(Image.fromarray(self.read(k).astype(np.uint8) * np.uint8(255)),
+                                self.out / f"q{k + 1}.mask.png"))
             p.unlink()
-            out.append(png)
         return out
+
+
+def save_png(image: Image.Image, path: Path) -> Path:
+    """Save ``image`` as PNG under a temporary name, then rename it to ``path`` (never a torn file)."""
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
 
 
 def instance_map(inst: Instance, transform: Any) -> dict[str, Any]:
     """Map coordinates of a scene-pixel instance: the box as ``[xmin, ymin, xmax, ymax]`` over the pixel
-    edges (inclusive pixel corners -> outer edges), points at pixel centres."""
+    edges (inclusive pixel corners -> outer edges; with a rotated transform, the bounds of the four
+    transformed corners), points at pixel centres."""
     out: dict[str, Any] = {}
     if inst.box is not None:
         x1, y1, x2, y2 = inst.box
-        xs, ys = zip(*(transform @ (x, y) for x, y in ((x1, y1), (x2 + 1, y2 + 1))), strict=True)
+        corners = ((x1, y1), (x2 + 1, y1), (x1, y2 + 1), (x2 + 1, y2 + 1))
+        xs, ys = zip(*(transform @ (x, y) for x, y in corners), strict=True)
         out["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
     if inst.positive:
         out["positive_points"] = [list(transform @ (x + 0.5, y + 0.5)) for x, y in inst.positive]
@@ -139,5 +156,4 @@ def write_overlay(scene: Any, store: MaskStore, q: int, instances: list[Instance
     mask = store.read(q, out_hw=hw)
     sx, sy = hw[1] / scene.width, hw[0] / scene.height
     drawn = [i.scaled(sx, sy, size=(hw[1], hw[0])) for i in instances]
-    Image.fromarray(overlay(image, mask, drawn)).save(path)
-    return path
+    return save_png(Image.fromarray(overlay(image, mask, drawn)), path)

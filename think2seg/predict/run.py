@@ -38,10 +38,10 @@ from think2seg.core.geometry import as_size, resize_mask, scale_prompts
 from think2seg.core.parsing import parse_completion
 from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.core.types import Instance, Sample
-from think2seg.data.raster import SceneError, open_scene
+from think2seg.data.raster import SceneError, open_scene, read_window
 from think2seg.predict.outputs import MaskStore, instance_map, write_overlay
 from think2seg.predict.tiling import Tile, merge_tile_mask, tile_grid, tiles_for_boxes
-from think2seg.predict.vector import mask_polygons, write_geojson
+from think2seg.predict.vector import mask_features, write_vectors
 from think2seg.prompters import OraclePrompter, build_prompter
 from think2seg.segmenters import build_segmenter
 from think2seg.segmenters.spec import DEFAULT_SEGMENTER
@@ -128,7 +128,7 @@ def _truth_reader(truth: Any, window: Any, out_hw: tuple[int, int] | None = None
     from rasterio.enums import Resampling
 
     kw = {"out_shape": out_hw, "resampling": Resampling.nearest} if out_hw else {}
-    return lambda: truth.read(1, window=window, **kw) > 0
+    return lambda: read_window(truth, Path(truth.name), 1, window, **kw) > 0
 
 
 def _record(ans: dict[str, Any], source: str, window: Any, scene: Any, scene_instances: list[Instance]) -> dict:
@@ -175,29 +175,28 @@ def _segment_crops(scene: Any, seg: Any, store: MaskStore, q: int, instances: li
 def _tile_pass(scene, asker, seg, store, todo: list[tuple[Tile, list[int]]], questions, truth, overlap, batch,
                progress, records, log: Path) -> None:
 
-    bar = tqdm(total=len(todo), desc="predict tiles", unit="tile", disable=not progress)
-    for b in range(0, len(todo), batch):
-        chunk = todo[b : b + batch]
-        images = [scene.read(t.window()) for t, _ in chunk]
-        items = [(f"tile{t.col}_{t.row}:q{q}", img, _truth_reader(truth, t.window()), questions[q])
-                 for (t, qs), img in zip(chunk, images, strict=True) for q in qs]
-        answers = iter(asker.ask(items))
-        done = []
-        with store.writing():
-            for (t, qs), img in zip(chunk, images, strict=True):
-                got = [next(answers) for _ in qs]
-                for q, a in zip(qs, got, strict=True):
-                    done.append([q, _record(a, "tile", t.window(), scene, _offset(a["instances"], t.col, t.row))])
-                if all(a["empty"] for a in got):
-                    continue
-                masks = seg.segment(img, [a["instances"] for a in got])  # one embedding, every question
-                for q, m in zip(qs, masks, strict=True):
-                    store.add(q, t.window(), merge_tile_mask(m, t, overlap))
-        for q, rec in done:
-            records[q].append(rec)
-        _log(log, {"tiles": [[t.col, t.row] for t, _ in chunk], "records": done})
-        bar.update(len(chunk))
-    bar.close()
+    with tqdm(total=len(todo), desc="predict tiles", unit="tile", disable=not progress) as bar:  # closed on errors too
+        for b in range(0, len(todo), batch):
+            chunk = todo[b : b + batch]
+            images = [scene.read(t.window()) for t, _ in chunk]
+            items = [(f"tile{t.col}_{t.row}:q{q}", img, _truth_reader(truth, t.window()), questions[q])
+                     for (t, qs), img in zip(chunk, images, strict=True) for q in qs]
+            answers = iter(asker.ask(items))
+            done = []
+            with store.writing():
+                for (t, qs), img in zip(chunk, images, strict=True):
+                    got = [next(answers) for _ in qs]
+                    for q, a in zip(qs, got, strict=True):
+                        done.append([q, _record(a, "tile", t.window(), scene, _offset(a["instances"], t.col, t.row))])
+                    if all(a["empty"] for a in got):
+                        continue
+                    masks = seg.segment(img, [a["instances"] for a in got])  # one embedding, every question
+                    for q, m in zip(qs, masks, strict=True):
+                        store.add(q, t.window(), merge_tile_mask(m, t, overlap))
+            for q, rec in done:
+                records[q].append(rec)
+            _log(log, {"tiles": [[t.col, t.row] for t, _ in chunk], "records": done})
+            bar.update(len(chunk))
 
 
 RESUME_KEYS = ("image", "questions", "prompter", "segmenter", "strategy", "tile", "overlap", "bands", "truth")
@@ -241,17 +240,29 @@ def _finish(cfg: PredictConfig, scene: Any, store: MaskStore, questions: list[st
     pixels = [store.pixels(q) for q in range(len(questions))]
     overlays = [write_overlay(scene, store, q, drawn[q], out / f"q{q + 1}.overlay.png", cfg.overlay_side)
                 for q in range(len(questions))]
-    vectors: list[str | None] = [None] * len(questions)
+    vectors: list[dict[str, Any] | None] = [None] * len(questions)
     if cfg.vector:
         georef = cfg.vector == "map"
         for q in range(len(questions)):
-            fc = mask_polygons(store.read(q), t if georef else None, scene.crs if georef else None,
-                               {"question": questions[q]})
-            vectors[q] = str(write_geojson(fc, out / f"q{q + 1}.geojson"))
+            feats = mask_features(store.read(q), t if georef else None)
+            vectors[q] = write_vectors(feats, out / f"q{q + 1}", scene.crs if georef else None,
+                                       {"question": questions[q]})
+            vectors[q]["space"] = ("pixel coordinates" if not georef else scene.crs.to_string() if scene.crs
+                                   else "no CRS: the geotransform's coordinates")
+            if not georef:
+                vectors[q]["note"] = "no GeoJSON: --vector pixel writes pixel coordinates, RFC 7946 GeoJSON is WGS 84"
     masks = store.finish()
-    return [{"question": question, "mask": str(masks[q]), "overlay": str(overlays[q]), "vector": vectors[q],
+    return [{"question": question, "mask": str(masks[q]), "overlay": str(overlays[q]), "vectors": vectors[q],
              "mask_pixels": pixels[q], "mask_area": pixels[q] * pixel_area, "answers": records[q]}
             for q, question in enumerate(questions)]
+
+
+def _clear_outputs(out: Path, n_questions: int) -> None:
+    """Remove the complete-looking files a previous run left in ``out`` (this run writes them anew)."""
+    names = ["predictions.json"] + [f"q{k + 1}.{ext}" for k in range(n_questions)
+                                    for ext in ("mask.tif", "mask.png", "overlay.png", "gpkg", "geojson")]
+    for name in names:
+        (out / name).unlink(missing_ok=True)
 
 
 def predict(cfg: PredictConfig, *, prompter: Any = None, segmenter: Any = None, progress: bool = True) -> dict[str, Any]:
@@ -276,7 +287,7 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
     truth = None
     try:
         if cfg.vector == "map" and not scene.georeferenced:
-            raise SceneError(f"{cfg.image} has no CRS / geotransform, so --vector map has no map units; "
+            raise SceneError(f"{cfg.image} has no geotransform, so --vector map has no map units; "
                              "use --vector pixel for polygons in pixel coordinates")
         if cfg.truth:
             truth = open_scene(cfg.truth, bands=(1,)).dataset
@@ -295,6 +306,7 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
         log = Path(cfg.out) / ".progress.jsonl"
         options = {**asdict(cfg), "questions": questions, "tile": tile, "overlap": overlap}
         done, old = _resume(log, options)
+        _clear_outputs(Path(cfg.out), len(questions))
         store = MaskStore(scene, cfg.out, len(questions), resume=bool(done))
         if not store.resumed:
             done, old = set(), []
@@ -334,7 +346,7 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
         per_q = _finish(cfg, scene, store, questions, records, drawn)
         summary = {
             "image": str(cfg.image), "width": scene.width, "height": scene.height,
-            "georeferenced": scene.georeferenced,
+            "georeferenced": scene.georeferenced, "rotated": scene.rotated,
             "crs": scene.crs.to_string() if scene.crs else None,
             "transform": list(scene.transform)[:6] if scene.georeferenced else None,
             "bands": list(scene.bands), "stretch": {"lo": scene.lo.tolist(), "hi": scene.hi.tolist()},
@@ -343,7 +355,9 @@ def _predict(cfg: PredictConfig, prompter: Any, segmenter: Any, progress: bool) 
             "tiles_asked": n_asked, "tiles_resumed": n_asked - len(todo), "seconds": round(time.perf_counter() - t_start, 3),
             "options": asdict(cfg), "questions": per_q,
         }
-        (Path(cfg.out) / "predictions.json").write_text(json.dumps(summary, indent=1))
+        tmp = Path(cfg.out) / ".predictions.partial.json"
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, Path(cfg.out) / "predictions.json")  # last: its presence means the run is complete
         log.unlink()  # complete: a later run on this --out starts afresh
         return summary
     finally:

@@ -68,7 +68,7 @@ def missing_inputs(books: Mapping[str, Mapping[str, Any]], repo: str | Path | No
     root = Path(repo) if repo else REPO_ROOT
     out: dict[str, list[str]] = {}
     for nb, params in books.items():
-        specs = [s for k, v in params.items() if k not in ("reports_dir", "figures_dir", "runs_dir")
+        specs = [s for k, v in params.items() if k not in ("reports_dir", "figures_dir", "runs_dir", "runs_root")
                  for s in _strings(v)]
         specs += [f"sam2:{size}" for size in params.get("sam2_sizes") or []]
         cfg = params.get("config")
