@@ -2,8 +2,8 @@
 
 >>> import matplotlib.pyplot as plt
 >>> fig, ax = plt.subplots()                                                      # doctest: +SKIP
->>> show(ax, image, mask, [Instance(box=(10, 10, 60, 50), positive=((30, 30),))], title="the runways")
->>> arr = overlay(image, mask, instances)     # (H, W, 3) uint8 with the same drawing, for cv2 / PIL
+>>> show(ax, image, mask, [Instance(box=(10, 10, 60, 50), positive=((30, 30),))], title="the runways")  # doctest: +SKIP
+>>> arr = overlay(image, mask, instances)     # (H, W, 3) uint8 with the same drawing, for cv2 / PIL  # doctest: +SKIP
 
 Conventions: the mask is filled semi-transparently (default red), boxes are yellow rectangles, positive
 points green dots, negative points red crosses. Prompt coordinates are pixels of the image drawn

@@ -3,9 +3,9 @@ loaded into one :class:`~think2seg.core.types.Sample` type.
 
 >>> from think2seg.data import load_dataset, load_pair
 >>> ds = load_dataset("earthreason:data/EarthReason", "test", questions="first")     # doctest: +SKIP
->>> ds = load_dataset("data/synthearth/...", "train", question_kind="implicit")      # bare DIR = earthreason
->>> image, mask = load_pair(ds[0], size=840)       # (840, 840, 3) uint8, (840, 840) bool
->>> ds.summary()["empty"], ds.skipped              # empty-target images; [(path, reason), ...]
+>>> ds = load_dataset("data/synthearth/...", "train", question_kind="implicit")      # bare DIR = earthreason  # doctest: +SKIP
+>>> image, mask = load_pair(ds[0], size=840)       # (840, 840, 3) uint8, (840, 840) bool  # doctest: +SKIP
+>>> ds.summary()["empty"], ds.skipped              # empty-target images; [(path, reason), ...]  # doctest: +SKIP
 
 ``spec`` is ``FORMAT:DIR`` with FORMAT one of :data:`FORMATS`, or ``synthearth[?train=N&val=N&test=N&seed=N&size=N]``:
 SynthEarth in EarthReason layout (defaults :data:`think2seg.data.synth.DEFAULT`: 1000/200/200 images of

@@ -2,7 +2,7 @@
 
 >>> ds = load_dataset("earthreason:data/EarthReason", "val", questions="random", seed=0)  # doctest: +SKIP
 >>> len(ds), ds[0].id, ds.summary()["empty"]                                              # doctest: +SKIP
->>> image, mask = load_pair(ds[0], size=840)   # squashed to 840x840 (mask: nearest), as released
+>>> image, mask = load_pair(ds[0], size=840)   # squashed to 840x840 (mask: nearest), as released  # doctest: +SKIP
 
 Loaders turn files into :class:`Entry` objects (one image, or one RRSIS-D referent, with its list of
 questions) and :func:`build` turns entries into :class:`~think2seg.core.types.Sample` objects under the

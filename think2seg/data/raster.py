@@ -1,11 +1,11 @@
 """Reading a scene for prediction: rasterio windows, band selection, a fixed 8-bit scaling rule.
 
 >>> scene = open_scene("scene.tif", bands=(4, 3, 2))             # doctest: +SKIP
->>> scene.width, scene.height, scene.georeferenced
+>>> scene.width, scene.height, scene.georeferenced  # doctest: +SKIP
 (4096, 4096, True)
->>> tile = scene.read(Window(0, 0, 512, 512))                    # (512, 512, 3) uint8 RGB
->>> small = scene.read(None, out_hw=(112, 112))                  # the whole scene, resampled (average)
->>> scene.close()
+>>> tile = scene.read(Window(0, 0, 512, 512))                    # (512, 512, 3) uint8 RGB  # doctest: +SKIP
+>>> small = scene.read(None, out_hw=(112, 112))                  # the whole scene, resampled (average)  # doctest: +SKIP
+>>> scene.close()  # doctest: +SKIP
 
 Bands: 1 band is grey (repeated to RGB); 3 bands are RGB; 4 bands are taken as R, G, B, (alpha or NIR)
 and the first three are used; any other count needs ``bands`` (three 1-based indices, or one for grey).

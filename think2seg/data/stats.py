@@ -1,8 +1,8 @@
 """Dataset summaries and exploration figures (``think2seg data-stats`` and notebook 01 use these).
 
 >>> stats = split_summary("earthreason:data/EarthReason")         # doctest: +SKIP
->>> print(format_table(stats))                                    # one row per split
->>> ds = load_dataset(spec, "test"); fig = plot_mask_area(ds); save_figure(fig, "01_mask_area")
+>>> print(format_table(stats))                                    # one row per split  # doctest: +SKIP
+>>> ds = load_dataset(spec, "test"); fig = plot_mask_area(ds); save_figure(fig, "01_mask_area")  # doctest: +SKIP
 
 ``split_summary`` returns ``{split: Dataset.summary()}``: ``images``, ``questions``, ``samples``,
 ``empty`` (empty-target images), ``mask_area`` statistics (target fraction of the image), ``skipped``...

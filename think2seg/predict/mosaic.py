@@ -1,7 +1,7 @@
 """A georeferenced SynthEarth mosaic with known targets, and the comparison of ``predict`` strategies on it.
 
 >>> m = build_mosaic("runs/mosaic", grid=8, size=256, n_target=8, category="storage_tank", seed=0)  # doctest: +SKIP
->>> m["image"], m["truth"], m["question"]          # mosaic.tif, truth.tif (0/1), an implicit question
+>>> m["image"], m["truth"], m["question"]          # mosaic.tif, truth.tif (0/1), an implicit question  # doctest: +SKIP
 >>> rows = compare_strategies(m, {"oracle": "oracle?image_size=112", "tiny": "tiny"}, out="runs/cmp")  # doctest: +SKIP
 
 ``python -m think2seg.predict.mosaic --out runs/mosaic`` prints the table of docs/predict.md.

@@ -1,9 +1,9 @@
 """What ``predict`` writes: per-question mask rasters (built window by window), overlays, map coordinates.
 
 >>> store = MaskStore(scene, "out", n_questions=2)          # doctest: +SKIP
->>> with store.writing():
+>>> with store.writing():  # doctest: +SKIP
 ...     store.add(0, tile_window, keep)                     # OR a tile's (h, w) bool mask into question 0
->>> paths = store.finish()                                  # q1.mask.tif (georeferenced) or q1.mask.png
+>>> paths = store.finish()                                  # q1.mask.tif (georeferenced) or q1.mask.png  # doctest: +SKIP
 
 Masks accumulate in one single-band uint8 GeoTIFF per question (0 / 1), OR-ed window by window, so memory
 is one window, not the scene; the files are closed after every batch, so an interrupted run can resume.

@@ -3,7 +3,7 @@
 >>> tiles = tile_grid(1000, 700, tile=256, overlap=64)      # Tile(col, row, width, height, interior edges)
 >>> len(tiles), tiles[0]
 (20, Tile(col=0, row=0, width=256, height=256, left=False, top=False, right=True, bottom=True))
->>> keep = merge_tile_mask(tile_mask, tiles[0], overlap=64)  # the part of one tile's mask the scene keeps
+>>> keep = merge_tile_mask(tile_mask, tiles[0], overlap=64)  # the part of one tile's mask the scene keeps  # doctest: +SKIP
 
 Grid: tiles of ``tile`` x ``tile`` scene pixels with stride ``tile - overlap``; the last row/column is
 shifted back so it ends on the scene edge (tiles never hang outside; a scene smaller than a tile is one

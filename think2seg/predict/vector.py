@@ -4,7 +4,7 @@
 >>> feats[0].pixels, feats[0].geometry.is_valid                       # doctest: +SKIP
 (1234, True)
 >>> written = write_vectors(feats, "out/q1", crs=scene.crs, properties={"question": "..."})  # doctest: +SKIP
->>> written["gpkg"], written["geojson"]                               # out/q1.gpkg, out/q1.geojson
+>>> written["gpkg"], written["geojson"]                               # out/q1.gpkg, out/q1.geojson  # doctest: +SKIP
 
 One feature per 8-connected region of the mask. Its geometry follows the pixel edges exactly, in the
 coordinates of ``transform`` (the full affine, rotation included; pixel coordinates, x = column, y = row,

@@ -1,14 +1,14 @@
 """Prompters: a batch of samples -> ``n`` completion texts per sample (see :mod:`.base` for the protocol).
 
     >>> from think2seg.prompters import build_prompter
-    >>> build_prompter("oracle")                            # GT mask -> one instance per component, 840 px
-    >>> build_prompter("oracle:whole", style="bbox")       # one instance for the whole mask
-    >>> build_prompter("tiny")                              # the shipped tiny Qwen2.5-VL
-    >>> build_prompter("tiny:/runs/grpo/checkpoint-100")
-    >>> build_prompter("hf:/ckpt/think2seg-rs-3b")          # Qwen2.5-VL / InternVL3 / LLaVA, auto family
-    >>> build_prompter("hf:OpenGVLab/InternVL3-2B-hf?image_size=896&batch_size=4")
-    >>> build_prompter("hf:/ckpt/odd-config?family=internvl3")   # force the family
-    >>> build_prompter("vllm:/ckpt/think2seg-rs-3b?gpu_memory_utilization=0.8")   # vLLM generation (GPU)
+    >>> build_prompter("oracle")                            # GT mask -> one instance per component, 840 px  # doctest: +SKIP
+    >>> build_prompter("oracle:whole", style="bbox")       # one instance for the whole mask  # doctest: +SKIP
+    >>> build_prompter("tiny")                              # the shipped tiny Qwen2.5-VL  # doctest: +SKIP
+    >>> build_prompter("tiny:/runs/grpo/checkpoint-100")  # doctest: +SKIP
+    >>> build_prompter("hf:/ckpt/think2seg-rs-3b")          # Qwen2.5-VL / InternVL3 / LLaVA, auto family  # doctest: +SKIP
+    >>> build_prompter("hf:OpenGVLab/InternVL3-2B-hf?image_size=896&batch_size=4")  # doctest: +SKIP
+    >>> build_prompter("hf:/ckpt/odd-config?family=internvl3")   # force the family  # doctest: +SKIP
+    >>> build_prompter("vllm:/ckpt/think2seg-rs-3b?gpu_memory_utilization=0.8")   # vLLM generation (GPU)  # doctest: +SKIP
 
 Spec grammar: ``KIND[:ARG][?key=value&key=value...]``.
 

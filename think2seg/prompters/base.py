@@ -1,8 +1,8 @@
 """The prompter protocol: a batch of samples -> ``n`` completion texts per sample.
 
 >>> p = build_prompter("oracle")                                        # doctest: +SKIP
->>> p.generate(samples, n=1)          # [[completion_text], ...] greedy
->>> p.generate(samples, n=8, temperature=1.0, seed=0)                   # sampled, seeded
+>>> p.generate(samples, n=1)          # [[completion_text], ...] greedy  # doctest: +SKIP
+>>> p.generate(samples, n=8, temperature=1.0, seed=0)                   # sampled, seeded  # doctest: +SKIP
 
 ``image_size`` is the model-space size the completions' coordinates refer to (840 for Qwen2.5-VL as
 released). Completions are raw text in the answer format (``<think>..</think><answer>..</answer>``);

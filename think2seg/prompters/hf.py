@@ -1,13 +1,13 @@
 """transformers LVLMs as prompters: Qwen2.5-VL (the paper's), InternVL3 and LLaVA-1.5 (Table 4 ablation).
 
-    >>> p = HFPrompter("/ckpt/think2seg-rs-3b")            # local save_pretrained dir (or a hub id)
-    >>> p.family.name, p.image_size                         # from config.json's model_type
+    >>> p = HFPrompter("/ckpt/think2seg-rs-3b")            # local save_pretrained dir (or a hub id)  # doctest: +SKIP
+    >>> p.family.name, p.image_size                         # from config.json's model_type  # doctest: +SKIP
     ('qwen2.5-vl', (840, 840))
-    >>> p.generate(samples)                                 # [[greedy completion], ...] one per sample
-    >>> p.generate(samples, n=8, temperature=1.0, seed=0)   # 8 sampled completions per sample, seeded
-    >>> HFPrompter("OpenGVLab/InternVL3-2B-hf")             # family internvl3, 896 px
-    >>> HFPrompter("llava-hf/llava-1.5-7b-hf", style="bbox")  # family llava, 336 px
-    >>> HFPrompter.attach(model, processor, image_size=840)    # a live in-memory model (training evals)
+    >>> p.generate(samples)                                 # [[greedy completion], ...] one per sample  # doctest: +SKIP
+    >>> p.generate(samples, n=8, temperature=1.0, seed=0)   # 8 sampled completions per sample, seeded  # doctest: +SKIP
+    >>> HFPrompter("OpenGVLab/InternVL3-2B-hf")             # family internvl3, 896 px  # doctest: +SKIP
+    >>> HFPrompter("llava-hf/llava-1.5-7b-hf", style="bbox")  # family llava, 336 px  # doctest: +SKIP
+    >>> HFPrompter.attach(model, processor, image_size=840)    # a live in-memory model (training evals)  # doctest: +SKIP
 
 Families (auto-detected from ``config.model_type``, or forced with ``family=``):
 

@@ -1,9 +1,9 @@
 """Oracle prompter: prompts derived from the ground-truth mask (the segmenter's upper bound per style).
 
 >>> p = OraclePrompter(mode="components", style="bbox+2pos", image_size=840)
->>> p.generate(samples)                        # [[completion_text], ...] one per sample, deterministic
->>> p.prompts(sample)                          # list[Instance] in 840x840 model space
->>> mask_to_instances(mask, "bbox+2pos")       # list[Instance] in the mask's own pixel space
+>>> p.generate(samples)                        # [[completion_text], ...] one per sample, deterministic  # doctest: +SKIP
+>>> p.prompts(sample)                          # list[Instance] in 840x840 model space  # doctest: +SKIP
+>>> mask_to_instances(mask, "bbox+2pos")       # list[Instance] in the mask's own pixel space  # doctest: +SKIP
 
 Spaces: ``sample.load_mask()`` ((H, W) bool, native size) is resized with nearest neighbour to
 ``image_size`` (W, H; aspect ratio NOT kept, like the images the LVLM sees), and every coordinate of the

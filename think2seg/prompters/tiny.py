@@ -2,11 +2,11 @@
 
     >>> from think2seg.prompters.tiny import TinyPrompter
     >>> p = TinyPrompter()                 # the shipped checkpoint (think2seg/assets/tiny_prompter/)
-    >>> p = TinyPrompter("/runs/grpo/ckpt") # any save_pretrained dir of a Qwen2.5-VL + processor
+    >>> p = TinyPrompter("/runs/grpo/ckpt") # any save_pretrained dir of a Qwen2.5-VL + processor  # doctest: +SKIP
     >>> p.image_size                        # coordinates of the completions refer to this size
     (112, 112)
-    >>> p.generate(samples)                               # [[greedy completion], ...]
-    >>> p.generate(samples, n=8, temperature=1.0, seed=0)  # 8 seeded samples per sample
+    >>> p.generate(samples)                               # [[greedy completion], ...]  # doctest: +SKIP
+    >>> p.generate(samples, n=8, temperature=1.0, seed=0)  # 8 seeded samples per sample  # doctest: +SKIP
 
 Prompter spec strings: ``tiny`` (shipped checkpoint) and ``tiny:/path`` (see :func:`from_spec`).
 :class:`TinyPrompter` is an :class:`~think2seg.prompters.hf.HFPrompter` (family ``qwen2.5-vl``), so the

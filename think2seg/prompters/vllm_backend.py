@@ -1,8 +1,8 @@
 """vLLM as the generation backend of an HF checkpoint, behind the same prompter interface (GPU only).
 
     >>> p = build_prompter("vllm:/ckpt/think2seg-rs-3b?gpu_memory_utilization=0.8")   # doctest: +SKIP
-    >>> p.generate(samples)                                  # [[greedy completion], ...] as HFPrompter
-    >>> p.requests(samples, n=8, temperature=1.0, seed=0)    # what vLLM is given (no vllm import)
+    >>> p.generate(samples)                                  # [[greedy completion], ...] as HFPrompter  # doctest: +SKIP
+    >>> p.requests(samples, n=8, temperature=1.0, seed=0)    # what vLLM is given (no vllm import)  # doctest: +SKIP
 
 :class:`VLLMPrompter` is an :class:`~think2seg.prompters.hf.HFPrompter` for everything but generation:
 family, image size (and a checkpoint's ``think2seg_prompter.json``), prompt text from the processor's

@@ -1,7 +1,7 @@
 """``reports/index.md``: every table and figure a ``think2seg reproduce`` run wrote, with its provenance.
 
 >>> before = snapshot("reports")
->>> ...                                                   # run a notebook
+>>> ...                                                   # run a notebook  # doctest: +SKIP
 >>> entry = notebook_entry("04_benchmarks", params, snapshot_diff(before, snapshot("reports")), 95.2, "embedded")  # doctest: +SKIP
 >>> write_index("reports", [entry], meta)                 # reports/index.md + reports/index.json   # doctest: +SKIP
 

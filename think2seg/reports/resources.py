@@ -3,7 +3,7 @@
 >>> missing_inputs({"02_zero_shot_baselines": {"data": "earthreason:/data/EarthReason", "segmenter": "sam2:small"}})
 ... # doctest: +SKIP
 ['dataset earthreason:/data/EarthReason (/data/EarthReason not found) (notebook 02)', ...]
->>> with PeakMemory() as peak:      # samples this process and all its descendants (the kernels)
+>>> with PeakMemory() as peak:      # samples this process and all its descendants (the kernels)  # doctest: +SKIP
 ...     ...
 >>> peak.text()                     # doctest: +SKIP
 '4.1 GiB (this process and its children together, sampled every 0.5 s; largest single process 3.2 GiB)'

@@ -2,7 +2,7 @@
 and the registry of reward schemes.
 
 >>> funcs, weights = build_reward_funcs("think2seg", segmenter="grabcut", policy="released-train")  # doctest: +SKIP
->>> GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(reward_weights=weights, ...))
+>>> GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(reward_weights=weights, ...))  # doctest: +SKIP
 
 Schemes: ``think2seg`` (the paper's mask-only reward, :func:`think2seg_rewards`) and the peers'
 box/point rewards ``segzero``, ``visionreasoner``, ``remotereasoner`` (:mod:`think2seg.rewards.peers`).

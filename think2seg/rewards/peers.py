@@ -1,7 +1,7 @@
 """Peer reward schemes (the "decoupled" rows of Table 1) with trl's reward contract.
 
 >>> scheme = PEERS["visionreasoner"]("bbox+2pos")                 # doctest: +SKIP
->>> GRPOTrainer(..., reward_funcs=scheme.reward_funcs(),
+>>> GRPOTrainer(..., reward_funcs=scheme.reward_funcs(),  # doctest: +SKIP
 ...             args=GRPOConfig(reward_weights=scheme.reward_weights, ...))
 
 Think2Seg-RS trains on a MASK-ONLY reward (:mod:`think2seg.rewards.mask_iou`). Its peers reward the predicted

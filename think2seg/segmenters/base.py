@@ -1,9 +1,9 @@
 """The segmenter protocol: embed an image once, then turn many prompt sets into one mask each.
 
 >>> seg = build_segmenter("grabcut")                       # doctest: +SKIP
->>> seg.set_image(image)                                   # (H, W, 3) uint8 RGB; cached by content
->>> masks = seg.predict([prompts_a, prompts_b, []])        # list of (H, W) bool; [] -> all False
->>> masks = segment_many(seg, images, prompt_sets)         # a reward batch: one embedding per distinct image
+>>> seg.set_image(image)                                   # (H, W, 3) uint8 RGB; cached by content  # doctest: +SKIP
+>>> masks = seg.predict([prompts_a, prompts_b, []])        # list of (H, W) bool; [] -> all False  # doctest: +SKIP
+>>> masks = segment_many(seg, images, prompt_sets)         # a reward batch: one embedding per distinct image  # doctest: +SKIP
 
 Prompts are in the pixel space of the image passed to ``set_image`` (x = column, y = row, boxes
 ``(x1, y1, x2, y2)`` with inclusive corners). Each returned mask is the OR-union of the instance masks of

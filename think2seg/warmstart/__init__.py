@@ -3,7 +3,7 @@
     think2seg warmstart --config configs/warmstart.yaml --out think2seg/assets/tiny_prompter
 
     >>> from think2seg.warmstart import WarmstartConfig, warmstart, evaluate
-    >>> report = warmstart(WarmstartConfig(out="/tmp/ws", sft_steps=200))
+    >>> report = warmstart(WarmstartConfig(out="/tmp/ws", sft_steps=200))  # doctest: +SKIP
 
 Stages, one module each:
 

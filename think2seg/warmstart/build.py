@@ -2,7 +2,7 @@
 SFT -> save -> grounding report (``<out>/warmstart_report.json``).
 
     >>> from think2seg.warmstart import WarmstartConfig, warmstart
-    >>> report = warmstart(WarmstartConfig(out="/tmp/ws", sft_steps=200))     # or `think2seg warmstart`
+    >>> report = warmstart(WarmstartConfig(out="/tmp/ws", sft_steps=200))     # or `think2seg warmstart`  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The tiny prompter's tokenizer and model, and the two plain-torch warm-ups of its language model.
 
-    >>> model, processor = build(cfg, tokenizer_texts(cfg))
-    >>> lm_warmup(model, processor, scene_examples(cfg, stream=LM_WARMUP_STREAM), cfg)      # question side
-    >>> think_warmup(model, processor, scene_examples(cfg, stream=LM_WARMUP_STREAM), cfg)   # answer side
+    >>> model, processor = build(cfg, tokenizer_texts(cfg))  # doctest: +SKIP
+    >>> lm_warmup(model, processor, scene_examples(cfg, stream=LM_WARMUP_STREAM), cfg)      # question side  # doctest: +SKIP
+    >>> think_warmup(model, processor, scene_examples(cfg, stream=LM_WARMUP_STREAM), cfg)   # answer side  # doctest: +SKIP
 
 * :func:`lm_warmup` (text-first templates): a linear probe on an early layer's image-token states learns
   the sub-cell occupancy of the ASKED category, so the image tokens "know" what the question asks.

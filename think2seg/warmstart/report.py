@@ -1,10 +1,10 @@
 """Grounding report of a warm-start prompter: greedy completions -> parse -> GrabCut -> gIoU and box IoU,
 under the controls that tell grounding from guessing.
 
-    >>> evaluate(prompter, val)                           # explicit questions
-    >>> evaluate(prompter, val, shuffle_images=True)      # each question on another sample's image
-    >>> evaluate(prompter, implicit, forced_think="right")  # <think> prefilled with the asked category
-    >>> evaluate(prompter, implicit, forced_think="wrong")  # ... with another category of the same image
+    >>> evaluate(prompter, val)                           # explicit questions  # doctest: +SKIP
+    >>> evaluate(prompter, val, shuffle_images=True)      # each question on another sample's image  # doctest: +SKIP
+    >>> evaluate(prompter, implicit, forced_think="right")  # <think> prefilled with the asked category  # doctest: +SKIP
+    >>> evaluate(prompter, implicit, forced_think="wrong")  # ... with another category of the same image  # doctest: +SKIP
 
 The forced rows tell whether the boxes follow the model's own ``<think>`` (then GRPO can raise implicit
 gIoU by learning question -> category) or only the words of the question. ``"wrong"`` needs samples whose

@@ -2,8 +2,8 @@
 grow with their number) and the dataset's val split at model size.
 
     >>> from think2seg.warmstart.scenes import scene_examples
-    >>> ex = next(scene_examples(cfg))          # a Prepared: sample, model-size image and mask, SFT target
-    >>> ex.image.shape, ex.target[:29]
+    >>> ex = next(scene_examples(cfg))          # a Prepared: sample, model-size image and mask, SFT target  # doctest: +SKIP
+    >>> ex.image.shape, ex.target[:29]  # doctest: +SKIP
     ((112, 112, 3), '<think>The request refers to ')
 
 Scene ``i`` of a stream is rendered from the seed ``[cfg.seed, stream, i]``: any slice of a stream can be

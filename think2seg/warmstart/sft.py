@@ -1,6 +1,6 @@
 """SFT of the tiny prompter with trl's ``SFTTrainer`` on a stream of freshly rendered scenes.
 
-    >>> run_sft(model, processor, cfg, workdir)     # cfg.sft_steps x cfg.sft_batch examples, never repeated
+    >>> run_sft(model, processor, cfg, workdir)     # cfg.sft_steps x cfg.sft_batch examples, never repeated  # doctest: +SKIP
 
 The dataset is a ``datasets.IterableDataset`` whose generator renders each scene when the trainer asks
 for it (conversational prompt/completion + an ``image`` column, completion-only loss), so memory does

@@ -1,7 +1,7 @@
 """SFT targets of the warm start: ``<think>`` names the category, ``<answer>`` holds ONE instance (the
 whole mask's tight box + two spread positive points, the oracle's ``whole`` prompts).
 
-    >>> target_text(sample, mask_112)          # model-size mask
+    >>> target_text(sample, mask_112)          # model-size mask  # doctest: +SKIP
     '<think>The request refers to storage tanks.</think>\\n<answer>```json[{"bbox_2d": [...], ...}]```</answer>'
 
 An absent category gives "There are no <category> in this image." and ``[]``. Coordinates are in the

@@ -1,7 +1,7 @@
 """Vision warm-up of the tiny prompter's tower and the ZCA whitening of its output.
 
-    >>> stats, head = vision_warmup(model, processor, render_warmup_scenes(1000, 256, 112, 0), CATEGORY_KEYS, cfg)
-    >>> whiten_merger(model, processor, images)     # folded into visual.merger.mlp[2]: standard weights
+    >>> stats, head = vision_warmup(model, processor, render_warmup_scenes(1000, 256, 112, 0), CATEGORY_KEYS, cfg)  # doctest: +SKIP
+    >>> whiten_merger(model, processor, images)     # folded into visual.merger.mlp[2]: standard weights  # doctest: +SKIP
 
 The tower has only relative (rotary) positions, so absolute location must be learnt from the image edges,
 and plain SFT from random init ignores the image. A dense auxiliary task on the merged image tokens of

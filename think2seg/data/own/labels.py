@@ -3,10 +3,10 @@
 >>> labels = read_labels("labels.gpkg", "class")                      # doctest: +SKIP
 >>> labels.categories, labels.report["repaired"]                      # doctest: +SKIP
 (['lake', 'runway'], 2)
->>> index = labels.index_for(image_crs)                               # reprojected once, spatial index
+>>> index = labels.index_for(image_crs)                               # reprojected once, spatial index  # doctest: +SKIP
 >>> index.categories_in((minx, miny, maxx, maxy))                     # doctest: +SKIP
 ('lake',)
->>> out = index.rasterize(bounds, transform, (h, w), ["lake"])        # {"lake": ((h, w) bool, boxes)}
+>>> out = index.rasterize(bounds, transform, (h, w), ["lake"])        # {"lake": ((h, w) bool, boxes)}  # doctest: +SKIP
 
 Reading uses geopandas with the pyogrio engine (GeoPackage, GeoJSON, Shapefile, anything OGR reads).
 Polygons and multipolygons are labels; invalid ones are repaired with ``make_valid`` (and counted), their

@@ -2,8 +2,8 @@
 (IoU, outcome, format flags, parse warnings, ``<think>`` text, raw answer). The widget and the static gallery
 show the same two pieces.
 
->>> jpeg = panel_jpeg(run, "val_00003:1")           # bytes of a JPEG, at least 320 px on its long side
->>> html = panel_text(run, "val_00003:1")           # an HTML fragment, every model string escaped
+>>> jpeg = panel_jpeg(run, "val_00003:1")           # bytes of a JPEG, at least 320 px on its long side  # doctest: +SKIP
+>>> html = panel_text(run, "val_00003:1")           # an HTML fragment, every model string escaped  # doctest: +SKIP
 
 Colours: ground truth cyan (light fill and contour), prediction magenta (fill and contour), boxes red,
 positive points green, negative points blue crosses.

@@ -2,9 +2,9 @@
 is selected. No widgets here, so it is tested (and usable) without a kernel front end.
 
 >>> state = TraceState([TraceRun("runs/a"), TraceRun("runs/b")])          # doctest: +SKIP
->>> state.update(filters=Filter(category="runway", iou=(0.0, 0.5)), sort="delta", descending=True)
->>> state.current, state.position, len(state)      # the selected sample id, its index, how many pass
->>> state.next(); state.go(10)
+>>> state.update(filters=Filter(category="runway", iou=(0.0, 0.5)), sort="delta", descending=True)  # doctest: +SKIP
+>>> state.current, state.position, len(state)      # the selected sample id, its index, how many pass  # doctest: +SKIP
+>>> state.next(); state.go(10)  # doctest: +SKIP
 
 With two runs or more, the samples are those every run has (joined on the sample id); filters look at the
 first run's record, and ``delta`` is ``IoU(last run) - IoU(first run)``. Outcomes (:func:`outcome`):
