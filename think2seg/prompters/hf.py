@@ -102,7 +102,8 @@ log = logging.getLogger(__name__)
 
 
 GENERATION_MODES = ("checkpoint", "authors")
-# the released evaluation's decoding (transformers 4.49 defaults for what it leaves unset); max_new_tokens 2048
+# the released evaluation's decoding (transformers 4.49 defaults for what it leaves unset)
+AUTHORS_MAX_NEW_TOKENS = 2048
 AUTHORS_GENERATION = {
     "do_sample": False,
     "temperature": 1.0,
@@ -113,6 +114,7 @@ AUTHORS_GENERATION = {
     "num_beams": 1,
     "length_penalty": 1.0,
     "use_cache": True,
+    "max_new_tokens": AUTHORS_MAX_NEW_TOKENS,
 }
 
 
@@ -188,6 +190,7 @@ class HFPrompter:
         self._attn = attn_implementation
         self.name = f"hf:{spec}"
         self._synced_gpus = False
+        self._live = False
         self._model = None
         self._processor = None
 
@@ -224,6 +227,7 @@ class HFPrompter:
         generation_kwargs: dict[str, Any] | None = None,
         name: str = "live",
         synced_gpus: bool = False,
+        generation: str = "checkpoint",
     ) -> HFPrompter:
         """Wrap an already loaded ``model`` + ``processor`` (e.g. the live policy inside a trainer).
 
@@ -231,9 +235,14 @@ class HFPrompter:
         owns train/eval mode. Family and default image size come from ``model.config.model_type``.
         ``synced_gpus``: every rank keeps stepping until all ranks' sequences end (needed when the
         forward pass is a collective, DeepSpeed ZeRO-3); every rank must then call ``generate`` equally
-        often.
+        often. ``generation``: as for a loaded checkpoint (``authors``: the released evaluation's config).
+        A live model generates under ``torch.no_grad()``, not ``inference_mode``: tensors a training
+        engine creates during that forward (ZeRO-3 gathers) must stay usable by the next backward.
         """
+        if generation not in GENERATION_MODES:
+            raise ValueError(f"unknown generation {generation!r}; one of {list(GENERATION_MODES)}")
         self = cls.__new__(cls)
+        self.generation = generation
         self.local, self.model_id, self.trust_remote_code = False, name, False
         self.model_type = getattr(getattr(model, "config", None), "model_type", None)
         self._configure(
@@ -243,6 +252,7 @@ class HFPrompter:
         self.name = name
         self._model, self._processor = model, processor
         self._synced_gpus = bool(synced_gpus)
+        self._live = True
         self._check_image_size(processor)
         return self
 
@@ -405,7 +415,7 @@ class HFPrompter:
         if temperature > 0:
             raise ValueError("generation='authors' is greedy: temperature must be 0")
         ckpt = self.model.generation_config
-        fields = dict(AUTHORS_GENERATION, max_new_tokens=2048)
+        fields = dict(AUTHORS_GENERATION)
         fields.update(
             pad_token_id=self.processor.tokenizer.pad_token_id,
             eos_token_id=ckpt.eos_token_id,  # legacy fill of special tokens, as transformers 4.49 did
@@ -458,7 +468,8 @@ class HFPrompter:
             if temperature > 0:
                 ids = "|".join(str(s.id) for s in chunk)
                 set_seed(zlib.crc32(f"{seed}|{ids}".encode()) & 0x7FFFFFFF)
-            with torch.inference_mode():
+            # a live (training) model: no_grad, so nothing created here is an inference tensor (module doc)
+            with torch.no_grad() if getattr(self, "_live", False) else torch.inference_mode():
                 sync = {"synced_gpus": True} if self._synced_gpus else {}
                 seqs = model.generate(**inputs, generation_config=gen, **sync)
             new = seqs[:, inputs["input_ids"].shape[1] :]

@@ -42,6 +42,8 @@ SAM2_SIZES: dict[str, tuple[str, str]] = {
     "base+": ("configs/sam2.1/sam2.1_hiera_b+.yaml", "sam2.1_hiera_base_plus.pt"),
     "large": ("configs/sam2.1/sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt"),
 }
+# parameters of each SAM2.1 model as the sam2 package builds it (counted from the built models, 1.1.0)
+SAM2_PARAMS: dict[str, int] = {"tiny": 38_962_498, "small": 46_060_354, "base+": 80_850_178, "large": 224_446_642}
 _SIZE_ALIASES = {
     "t": "tiny",
     "s": "small",
