@@ -37,6 +37,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from think2seg.core import distributed as dist
+from think2seg.core.errors import UserError
 from think2seg.core.geometry import as_size, resize_image, resize_mask, scale_prompts
 from think2seg.core.io import DataError
 from think2seg.core.metrics import DEFAULT_PROTOCOL, get_protocol, mask_stats, sample_iou, summarize
@@ -54,6 +55,7 @@ from think2seg.core.records import (
 )
 from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.data import load_dataset
+from think2seg.evaluation.generation import eval_generation, vllm_memory_share
 from think2seg.evaluation.shards import plan
 from think2seg.prompters import build_prompter, parse_spec
 from think2seg.segmenters import DEFAULT_SEGMENTER, build_segmenter, resolve_segmenter
@@ -144,7 +146,7 @@ def evaluate(
 
     rank, world = dist.rank(), dist.world_size()
     if prompter is None:
-        prompter = eval_prompter(cfg, world, generation=protocol.generation)
+        prompter = eval_prompter(cfg, world)
     if segmenter is None:
         segmenter = build_segmenter(cfg.segmenter, device=_rank_device(world))
     model_size = as_size(cfg.image_size or prompter.image_size)
@@ -179,6 +181,7 @@ def evaluate(
         "segmenter_name": getattr(segmenter, "name", cfg.segmenter),
         "parse_policy": protocol.parse_policy,
         "generation": _generation_parameters(prompter, cfg.temperature),
+        "engine": getattr(prompter, "engine_kwargs", None),  # vLLM: gpu_memory_utilization, max_model_len...
         "dataset": {"n_samples": len(ds), "skipped": skipped},
         **provenance(),
     }
@@ -225,15 +228,28 @@ def evaluate(
     return dist.broadcast(metrics)
 
 
-def eval_prompter(cfg: EvalConfig, world: int, generation: str | None = None) -> Any:
+def eval_prompter(cfg: EvalConfig, world: int) -> Any:
     """The prompter of ``cfg``; models that batch get ``cfg.batch_size`` (unless the spec sets one) and,
-    with several CUDA processes, this rank's GPU. ``hf`` prompters get the protocol's ``generation``
-    (the authors' fresh generation config under "authors") unless the spec names one."""
+    with several CUDA processes, this rank's GPU. ``hf`` and ``vllm`` prompters decode with the
+    protocol's settings (:func:`think2seg.evaluation.generation.eval_generation`) unless the spec names a
+    ``generation``. A ``vllm`` prompter is refused with several processes (each would take a share of
+    the same GPU); its ``gpu_memory_utilization`` leaves room for the segmenter unless the spec sets it."""
 
     kind, _, options = parse_spec(cfg.prompter)
     kw: dict[str, Any] = {"image_size": cfg.image_size} if cfg.image_size else {}
-    if kind == "hf" and generation and "generation" not in options:
-        kw["generation"] = generation
+    if kind in ("hf", "vllm") and "generation" not in options:
+        kw["generation"] = eval_generation(cfg.protocol)["generation"]
+    if kind == "vllm":
+        if world > 1:
+            raise VLLMWorldError(
+                f"--prompter {cfg.prompter}: vLLM evaluation runs in one process ({world} were launched); "
+                "run 'think2seg eval' without accelerate launch and spread the model over GPUs with "
+                "?tensor_parallel_size=N"
+            )
+        if "gpu_memory_utilization" not in options:
+            share = vllm_memory_share(cfg.segmenter, _gpu_total_bytes())
+            if share is not None:
+                kw["gpu_memory_utilization"] = share
     if kind in BATCHING_KINDS:
         if "batch_size" not in options:
             kw["batch_size"] = cfg.batch_size
@@ -241,6 +257,19 @@ def eval_prompter(cfg: EvalConfig, world: int, generation: str | None = None) ->
         if device is not None and "device" not in options:
             kw["device"] = device
     return build_prompter(cfg.prompter, style=cfg.style, **kw)
+
+
+class VLLMWorldError(UserError, ValueError):
+    """A ``vllm:`` prompter under several processes (one line, names the option)."""
+
+
+def _gpu_total_bytes() -> int | None:
+    """Total memory of the current CUDA device, None without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
 
 
 def _rank_device(world: int) -> str | None:

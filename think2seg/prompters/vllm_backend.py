@@ -9,12 +9,15 @@ family, image size (and a checkpoint's ``think2seg_prompter.json``), prompt text
 chat template, the image squashed to ``image_size`` first. vLLM re-processes the image with the model's
 processor, so the request pins its pixel count (``mm_processor_kwargs`` min = max pixels = W x H) as the
 HF path does. Decoding matches HFPrompter's: greedy at temperature 0, else multinomial sampling with
-``top_p`` 1 and top-k off, ``repetition_penalty`` 1 unless ``generation_kwargs`` say otherwise; every
-request has its own seed from ``seed`` and the sample id, so completions do not depend on batching.
+``top_p`` 1 and top-k off, ``repetition_penalty`` 1 unless ``generation_kwargs`` say otherwise
+(``generation="authors"``, what the ``authors`` protocol asks for: ``max_tokens`` 2048 as the released
+evaluation); every request has its own seed from ``seed`` and the sample id, so completions do not
+depend on batching. :meth:`VLLMPrompter.generation_parameters` gives the ``SamplingParams`` fields used.
 vLLM's kernels differ from transformers', so greedy completions can differ in rare near-ties.
 
 Needs the ``vllm`` extra in its own environment (docs/gpus.md): vLLM pins its own torch build.
-Options (spec query or keywords): ``gpu_memory_utilization`` (0.9), ``max_model_len`` (4096),
+Options (spec query or keywords): ``gpu_memory_utilization`` (0.9; ``think2seg eval`` lowers it to leave
+a SAM2 segmenter its memory, :func:`think2seg.evaluation.generation.vllm_memory_share`), ``max_model_len`` (4096),
 ``tensor_parallel_size`` (1), ``dtype`` (``auto``), plus HFPrompter's (``image_size``, ``style``...).
 """
 
@@ -26,7 +29,7 @@ from typing import Any
 
 from think2seg.core.types import Sample
 from think2seg.prompters.chat import own_think_tags
-from think2seg.prompters.hf import HFPrompter
+from think2seg.prompters.hf import AUTHORS_GENERATION, HFPrompter
 
 
 class VLLMPrompter(HFPrompter):
@@ -93,19 +96,28 @@ class VLLMPrompter(HFPrompter):
 
     def sampling_params(self, n: int = 1, temperature: float = 0.0, seed: int | None = None) -> dict[str, Any]:
         """Keyword arguments of ``vllm.SamplingParams`` (decoding as HFPrompter's, module doc)."""
+        authors = self.generation == "authors"
+        if authors and temperature > 0:
+            raise ValueError("generation='authors' is greedy: temperature must be 0")
         params: dict[str, Any] = {
             "n": int(n),
             "temperature": float(temperature),
             "top_p": 1.0,
             "top_k": 0,  # off
             "repetition_penalty": 1.0,
-            "max_tokens": self.max_new_tokens,
+            "max_tokens": AUTHORS_GENERATION["max_new_tokens"] if authors else self.max_new_tokens,
             "skip_special_tokens": True,
         }
         if seed is not None:
             params["seed"] = int(seed)
         params.update(self.generation_kwargs)
         return params
+
+    def generation_parameters(self, temperature: float = 0.0) -> dict[str, Any]:
+        """The ``SamplingParams`` fields :meth:`generate` uses at ``temperature`` (for result configs;
+        the per-sample ``seed`` of sampled requests is left out)."""
+        params = self.sampling_params(1, temperature)
+        return {"backend": "vllm", "generation": self.generation, **params}
 
     def requests(
         self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0, seed: int = 0
