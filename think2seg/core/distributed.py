@@ -100,25 +100,21 @@ def shard(items: Sequence[T], index: int, count: int) -> list[T]:
     return list(items[index::count])
 
 
-def zero_stage(deepspeed: Any = None) -> int | None:
+def zero_stage(deepspeed: Any = None, args: Any = None) -> int | None:
     """The DeepSpeed ZeRO stage of this run, or None without DeepSpeed.
 
-    Looked up in order: accelerate's live state (``AcceleratorState().deepspeed_plugin.zero_stage``);
-    the environment ``accelerate launch --config_file configs/accelerate/zero3.yaml`` sets
-    (``ACCELERATE_USE_DEEPSPEED``, then ``ACCELERATE_DEEPSPEED_CONFIG_FILE`` or
-    ``ACCELERATE_DEEPSPEED_ZERO_STAGE``); then ``deepspeed``, the trainer's ``--deepspeed`` option (a
-    JSON file or dict). With an accelerate config, ``--deepspeed`` is None: the plugin comes from the
-    environment, which is why this is not read from the training arguments alone.
+    Looked up in order: the training arguments' plugin (``args.deepspeed_plugin.zero_stage``, set by
+    transformers when DeepSpeed is on); accelerate's live state (the selected plugin of
+    ``AcceleratorState().deepspeed_plugins``, a dict or one plugin in accelerate 1.15); the environment
+    ``accelerate launch --config_file configs/accelerate/zero3.yaml`` sets (``ACCELERATE_USE_DEEPSPEED``,
+    then ``ACCELERATE_DEEPSPEED_CONFIG_FILE`` or ``ACCELERATE_DEEPSPEED_ZERO_STAGE``); then
+    ``deepspeed``, the trainer's ``--deepspeed`` option (a JSON file or dict). With an accelerate config,
+    ``--deepspeed`` is None: the plugin comes from the environment, which is why this is not read from
+    ``--deepspeed`` alone.
     """
-    try:
-        from accelerate.state import AcceleratorState
-
-        state = AcceleratorState._shared_state
-        plugin = state.get("deepspeed_plugin") if state else None
+    for plugin in (getattr(args, "deepspeed_plugin", None), _live_plugin()):
         if plugin is not None and getattr(plugin, "zero_stage", None) is not None:
             return int(plugin.zero_stage)
-    except ImportError:  # accelerate is a dependency; keep the helper importable without it
-        pass
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
         cfg_file = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "none")
         if cfg_file != "none":
@@ -129,6 +125,18 @@ def zero_stage(deepspeed: Any = None) -> int | None:
     if deepspeed:
         return _stage_of(deepspeed)
     return None
+
+
+def _live_plugin() -> Any:
+    """The selected DeepSpeed plugin of accelerate's shared state, or None (no state, no DeepSpeed)."""
+    try:
+        from accelerate.state import AcceleratorState
+    except ImportError:  # accelerate is a dependency; keep the helper importable without it
+        return None
+    plugins = (AcceleratorState._shared_state or {}).get("deepspeed_plugins")
+    if isinstance(plugins, dict):
+        return next((p for p in plugins.values() if getattr(p, "selected", False)), None)
+    return plugins
 
 
 def _stage_of(config: str | Path | dict) -> int | None:

@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from think2seg.core.errors import UserError
+
 __all__ = [
     "FAMILIES",
     "LM_TARGETS",
     "META_FILE",
     "Family",
+    "MissingMetaError",
     "family_of_model_type",
+    "read_checkpoint_meta",
     "read_meta",
     "resolve_family",
 ]
@@ -94,6 +98,25 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         return json.loads(f.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{f} is not valid JSON: {e}") from e
+
+
+class MissingMetaError(UserError, ValueError):
+    """A run's ``checkpoint-N`` without the ``think2seg_prompter.json`` its run directory has."""
+
+
+def read_checkpoint_meta(path: str | Path, spec: str) -> dict[str, Any]:
+    """:func:`read_meta` of a checkpoint to drive; raises :class:`MissingMetaError` (one line naming
+    ``spec``) when ``path`` has no :data:`META_FILE` but its parent does: a ``checkpoint-N`` of a
+    training run written before checkpoints carried the file would otherwise be driven at the family's
+    default size (840 px for a 224 px run) and template."""
+    meta = read_meta(path)
+    parent = Path(path).resolve().parent / META_FILE
+    if not meta and parent.is_file():
+        raise MissingMetaError(
+            f"{spec}: {Path(path).name} has no {META_FILE} but its run directory has one ({parent}); copy "
+            f"that file into {path} so the checkpoint is driven at the size and template it was trained with"
+        )
+    return meta
 
 
 def resolve_family(family: str) -> Family:

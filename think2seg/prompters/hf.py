@@ -94,6 +94,7 @@ from think2seg.prompters.families import (  # noqa: F401  (re-exported: the fami
     META_FILE,
     Family,
     family_of_model_type,
+    read_checkpoint_meta,
     read_meta,
     resolve_family,
 )
@@ -171,7 +172,7 @@ class HFPrompter:
         self.trust_remote_code = bool(trust_remote_code)
         self.model_type = self._read_model_type()
         # a trained checkpoint says how it was driven (think2seg_prompter.json); explicit arguments win
-        meta = read_meta(self.model_id) if self.local else {}
+        meta = read_checkpoint_meta(self.model_id, f"hf:{spec}") if self.local else {}
         given_style = get_style(style).name if style is not None else None
         if given_style and meta.get("style") and given_style != meta["style"]:
             log.warning("%s was trained with style %s; driving it with %s", spec, meta["style"], given_style)

@@ -25,7 +25,7 @@ from typing import Any
 
 from think2seg.core.model_dirs import check_model_dir
 from think2seg.core.styles import DEFAULT_STYLE
-from think2seg.prompters.families import META_FILE, read_meta
+from think2seg.prompters.families import META_FILE, read_checkpoint_meta, read_meta
 from think2seg.prompters.hf import HFPrompter
 
 __all__ = ["ASSET_DIR", "META_FILE", "SHIPPED", "TinyPrompter", "check_checkpoint", "from_spec", "load_tiny", "read_meta", "shipped_dir"]
@@ -94,7 +94,7 @@ class TinyPrompter(HFPrompter):
         **kwargs: Any,
     ) -> None:
         ckpt = check_checkpoint(path)
-        meta = read_meta(ckpt)
+        meta = read_checkpoint_meta(ckpt, f"tiny:{path}")
         size = image_size or meta.get("image_size")
         if size is None:
             from transformers import AutoProcessor

@@ -34,6 +34,7 @@ from typing import Any
 
 from PIL import Image
 
+from think2seg.core import distributed as dist
 from think2seg.core.errors import UserError, config_file
 from think2seg.core.geometry import DEFAULT_MODEL_SIZE, resize_image
 from think2seg.core.io import read_image
@@ -41,9 +42,10 @@ from think2seg.core.model_dirs import check_model_dir, looks_local
 from think2seg.core.provenance import provenance
 from think2seg.core.styles import DEFAULT_STYLE, STYLES, build_messages
 from think2seg.data import check_spec, load_dataset
+from think2seg.evaluation.generation import eval_generation
 from think2seg.prompters.chat import own_think_tags
 from think2seg.prompters.families import FAMILIES, LM_TARGETS, Family, read_meta
-from think2seg.prompters.tiny import META_FILE, check_checkpoint
+from think2seg.prompters.tiny import check_checkpoint
 from think2seg.rewards import build_reward_funcs, needs_segmenter
 from think2seg.segmenters import parse_segmenter_spec, resolve_sam2_checkpoint, resolve_segmenter
 from think2seg.segmenters.spec import DEFAULT_SEGMENTER, SPEC_HELP
@@ -57,6 +59,7 @@ from think2seg.training.setup import (
 
 log = logging.getLogger(__name__)
 
+EVAL_PROTOCOL = "authors"  # the protocol of the in-training evaluations (think2seg.training.heldout_eval)
 IMAGE_CACHE = 64  # decoded, resized training images kept (per process): >= the distinct images of a step
 
 
@@ -296,7 +299,11 @@ def _family(model_path: str) -> Family | None:
     return next((f for f in FAMILIES.values() if model_type in f.model_types), None)
 
 
-def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
+def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path | None:
+    """Write ``<output_dir>/think2seg_train_config.json`` (the options, trl's config, the world size, the
+    evaluation generation settings, provenance) on rank 0; other ranks write nothing and get None."""
+    if dist.rank() != 0:
+        return None
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -308,6 +315,8 @@ def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path:
                 "think2seg": asdict(t2s),
                 "grpo": grpo,
                 "world_size": cfg.world_size,
+                # how the in-training evaluations decode (those of `think2seg eval --protocol authors`)
+                "eval_generation": eval_generation(EVAL_PROTOCOL) if t2s.eval_split else None,
                 **provenance(),
             },
             indent=2,
@@ -358,17 +367,22 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
     check_args(t2s)
     t2s, cfg = resolve_args(t2s, cfg)  # the callbacks and the saved config see the resolved values
 
-    from think2seg.training.stop import StopSignalCallback, TimeBudgetCallback
+    from think2seg.training.meta import PrompterMetaCallback, write_prompter_meta
+    from think2seg.training.stop import STOP_FILE, StopSignalCallback, TimeBudgetCallback
 
-    stop = StopSignalCallback()
+    stop = StopSignalCallback(stop_file=Path(cfg.output_dir) / STOP_FILE)
     budget = TimeBudgetCallback(t2s.max_minutes) if t2s.max_minutes else None
-    callbacks: list = [stop] + ([budget] if budget else [])
+    callbacks: list = [stop, PrompterMetaCallback(t2s)] + ([budget] if budget else [])
+    evaluator = None
     if t2s.eval_split:
         from think2seg.training.heldout_eval import EvalCallback
 
-        callbacks.append(EvalCallback(t2s))
+        evaluator = EvalCallback(t2s)
+        callbacks.append(evaluator)
     with cpu_threads(t2s.threads):
         trainer = make_trainer(t2s, cfg, callbacks=callbacks)
+        if evaluator is not None:
+            evaluator.trainer = trainer  # its wrapped model and accelerator gather ZeRO-3 weights
         save_resolved_config(t2s, cfg)
         resume = cfg.resume_from_checkpoint
         if resume == "last":
@@ -384,7 +398,7 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
         if lora:
             merge_lora(Path(cfg.output_dir) / "adapter", cfg.output_dir)
         trainer.processing_class.save_pretrained(cfg.output_dir)
-        _copy_meta(t2s, cfg.output_dir)
+        write_prompter_meta(t2s, cfg.output_dir)
         trainer.state.save_to_json(str(Path(cfg.output_dir) / "trainer_state.json"))
         done = {"global_step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
                 "stopped_by": stop.stopped_by or (budget.stopped_by if budget else None)}
@@ -409,13 +423,6 @@ def cpu_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(saved)
-
-
-def _copy_meta(t2s: Think2SegArgs, out: str) -> None:
-    """Write the prompter metadata so ``tiny:<out>`` / ``hf:<out>`` drive the model as it was trained."""
-
-    meta = {"template": t2s.template, "style": t2s.style, "image_size": t2s.image_size}
-    Path(out, META_FILE).write_text(json.dumps(meta, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,19 +9,28 @@ question-dependence of the answers (:func:`think2seg.reports.results.diagnose_an
 the question or from one box that scores everywhere. Each evaluation's records go to
 ``<output_dir>/evals/step-<N>/`` for the viewer.
 
+Decoding is :func:`think2seg.evaluation.generation.eval_generation` of the ``authors`` protocol, the same
+settings as ``think2seg eval`` (greedy, repetition penalty 1.0, 2048 new tokens, whatever the checkpoint's
+generation config says), so a curve point equals ``think2seg eval`` of that step's weights.
+:meth:`EvalCallback.generation` is what ``think2seg_train_config.json`` records.
+
 Several processes: every rank evaluates its share of the batches with its own copy of the policy
 (:mod:`think2seg.evaluation.shards`), so an evaluation takes 1/world of the time and no rank idles in trl's
 next collective until ``ddp_timeout``; rank 0 merges the records and writes the curve. Under DeepSpeed
 ZeRO-3 (stage read from accelerate's plugin, :func:`think2seg.core.distributed.zero_stage`) the parameters
-are sharded, so each forward pass is a collective: generation then runs with ``synced_gpus`` and the
-ranks are padded to the same number of batches (``lockstep``). ZeRO-1/2 and DDP hold full weights on
-every rank and generate independently.
+are sharded: as trl does for its own generation, the full weights are gathered for the evaluation
+(``trl.models.utils.unwrap_model_for_generation``; ``--ds3_gather_for_generation false`` keeps them
+sharded, and then each forward pass is a collective: ``synced_gpus`` and ranks padded to the same number
+of batches, ``lockstep``). Generation runs under ``torch.no_grad()``: parameters DeepSpeed materialises
+there stay usable by the next backward (under ``inference_mode`` they would be inference tensors). ZeRO-1/2
+and DDP hold full weights on every rank and generate independently.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +40,43 @@ from think2seg.core.distributed import zero_stage
 from think2seg.core.records import read_records
 from think2seg.evaluation.diagnostics import diagnose_answers
 from think2seg.evaluation.engine import EvalConfig, evaluate
+from think2seg.evaluation.generation import eval_generation
 from think2seg.prompters.hf import HFPrompter
 from think2seg.segmenters import build_segmenter
+from think2seg.training.grpo import EVAL_PROTOCOL
 from think2seg.training.setup import eval_segmenter_of
+
+PROTOCOL = EVAL_PROTOCOL
 
 
 class EvalCallback(TrainerCallback):
+    """``trainer``: set by :func:`think2seg.training.grpo.train` once the trainer exists (its wrapped
+    model and accelerator gather ZeRO-3 weights); without it the model handed to the callback is used."""
+
     def __init__(self, t2s: Any) -> None:
         self.t2s = t2s
+        self.trainer: Any = None
         self._segmenter = None
         self._done_steps: set[int] = set()
+
+    @staticmethod
+    def generation() -> dict[str, Any]:
+        """The decoding settings of every evaluation (those of ``think2seg eval --protocol authors``)."""
+        return eval_generation(PROTOCOL)
+
+    @contextmanager
+    def _live_model(self, model: Any, gather: bool):
+        """The policy to generate with: under ZeRO-3 with ``gather``, its full weights on every rank."""
+        trainer = self.trainer
+        if not gather or trainer is None:
+            with nullcontext(model) as m:
+                yield m
+            return
+        from trl.models.utils import unwrap_model_for_generation
+
+        with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
+                                         gather_deepspeed3_params=True) as m:
+            yield m
 
     def _evaluate(self, args: Any, state: Any, model: Any, processing_class: Any) -> None:
         if state.global_step in self._done_steps:  # every rank: the evaluation is data-parallel
@@ -49,17 +85,9 @@ class EvalCallback(TrainerCallback):
         self._done_steps.add(state.global_step)
         t2s = self.t2s
         model = getattr(model, "module", model)
-        sharded = zero_stage(getattr(args, "deepspeed", None)) == 3
-        prompter = HFPrompter.attach(
-            model,
-            processing_class,
-            style=t2s.style,
-            template=t2s.template,
-            image_size=t2s.image_size,
-            max_new_tokens=args.max_completion_length,
-            batch_size=max(8, args.per_device_train_batch_size),
-            synced_gpus=sharded,
-        )
+        sharded = zero_stage(getattr(args, "deepspeed", None), args) == 3
+        gather = sharded and bool(getattr(args, "ds3_gather_for_generation", True))
+        synced = sharded and not gather  # sharded weights: every forward pass is a collective
         if self._segmenter is None:
             self._segmenter = build_segmenter(eval_segmenter_of(t2s))  # the rewards' instance when the same
         out = Path(args.output_dir) / "evals" / f"step-{state.global_step}"
@@ -70,18 +98,29 @@ class EvalCallback(TrainerCallback):
             prompter=f"live@{state.global_step}",
             segmenter=eval_segmenter_of(t2s),
             style=t2s.style,
-            protocol="authors",
             questions="all",
             question_kind=t2s.eval_question_kind,
             limit=t2s.eval_limit,
             image_size=t2s.image_size,
-            batch_size=prompter.batch_size,
+            batch_size=max(8, args.per_device_train_batch_size),
+            protocol=PROTOCOL,
         )
         was_training = model.training
-        model.eval()
         t0 = time.perf_counter()
         try:
-            m = evaluate(cfg, prompter=prompter, segmenter=self._segmenter, progress=False, lockstep=sharded)
+            with self._live_model(model, gather) as live:
+                live.eval()
+                prompter = HFPrompter.attach(
+                    live,
+                    processing_class,
+                    style=t2s.style,
+                    template=t2s.template,
+                    image_size=t2s.image_size,
+                    batch_size=cfg.batch_size,
+                    synced_gpus=synced,
+                    generation=self.generation()["generation"],
+                )
+                m = evaluate(cfg, prompter=prompter, segmenter=self._segmenter, progress=False, lockstep=synced)
         finally:
             model.train(was_training)
         if not state.is_world_process_zero:
