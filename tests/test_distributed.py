@@ -113,3 +113,78 @@ def test_time_budget_is_rank0s_decision_on_every_rank(tmp_path):
     assert [r["rank0_over"] for r in res] == [True, True]
     assert [r["rank1_over"] for r in res] == [False, False]
     assert res[0]["gathered"] == res[1]["gathered"] == [0, 10]
+
+
+def test_zero_stage_reads_accelerate_115s_plugin_dict(monkeypatch):
+    # item 9: accelerate 1.15 keeps `deepspeed_plugins` (a dict of plugins, one selected); the old lookup of
+    # `deepspeed_plugin` in the shared state never found it and fell back to the environment (stage 2 here)
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DeepSpeedPlugin
+
+    for k in ("ACCELERATE_DEEPSPEED_CONFIG_FILE", "ACCELERATE_DEEPSPEED_ZERO_STAGE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "false")
+    plugin = DeepSpeedPlugin(zero_stage=3)
+    plugin._set_selected(True)  # what AcceleratorState does for the plugin it enables
+    other = DeepSpeedPlugin(zero_stage=1)
+    monkeypatch.setitem(AcceleratorState._shared_state, "deepspeed_plugins", {"other": other, "main": plugin})
+    assert dist.zero_stage() == 3
+    monkeypatch.setitem(AcceleratorState._shared_state, "deepspeed_plugins", plugin)  # a single plugin
+    assert dist.zero_stage() == 3
+    monkeypatch.delitem(AcceleratorState._shared_state, "deepspeed_plugins")
+    assert dist.zero_stage() is None
+    # the training arguments' own plugin (transformers sets it when DeepSpeed is on) comes first
+    assert dist.zero_stage(None, type("Args", (), {"deepspeed_plugin": other})()) == 1
+
+
+def test_relative_deepspeed_config_is_resolved_or_refused_in_one_line(tmp_path, monkeypatch):
+    # item 9: the shipped accelerate YAMLs name configs/deepspeed/*.json relative to the repository root
+    monkeypatch.chdir(tmp_path)
+    env = {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_CONFIG_FILE": "configs/deepspeed/zero3.json"}
+    assert dist.resolve_deepspeed_config(env) == str(REPO / "configs/deepspeed/zero3.json")
+    assert env["ACCELERATE_DEEPSPEED_CONFIG_FILE"] == str(REPO / "configs/deepspeed/zero3.json")
+    bad = {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_CONFIG_FILE": "configs/deepspeed/zero9.json"}
+    with pytest.raises(dist.DeepSpeedConfigError, match="zero9.json.*not found") as e:
+        dist.resolve_deepspeed_config(bad)
+    assert "\n" not in str(e.value)
+    assert dist.resolve_deepspeed_config({"ACCELERATE_DEEPSPEED_CONFIG_FILE": "none"}) is None
+    # the training entry point refuses before anything loads (exit status 2 from `python -m`)
+    from think2seg.core.errors import UserError
+    from think2seg.training.grpo import main
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_CONFIG_FILE", "configs/deepspeed/zero9.json")
+    with pytest.raises(UserError, match="zero9.json"):
+        main(["--max_steps", "1"])
+
+
+def _config_worker(rank: int, world: int, rdv: str, out: str) -> None:
+    import time
+
+    import torch.distributed as td
+
+    from think2seg.training.grpo import Think2SegArgs, save_resolved_config
+
+    td.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=world)
+
+    class Cfg:  # what save_resolved_config reads of a GRPOConfig; the rank shows who wrote the file
+        output_dir, world_size = out, world
+
+        def to_dict(self):
+            return {"writer": rank}
+
+    if rank == 1:
+        time.sleep(1.0)  # rank 1 comes last: it would overwrite rank 0's file
+    wrote = save_resolved_config(Think2SegArgs(), Cfg())
+    Path(out, f"rank{rank}.json").write_text(json.dumps(wrote is not None))
+    td.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_only_rank0_writes_the_train_config(tmp_path):
+    import torch.multiprocessing as mp
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(_config_worker, args=(2, str(tmp_path / "rdv"), str(tmp_path)), nprocs=2, join=True)
+    assert json.loads((tmp_path / "think2seg_train_config.json").read_text())["grpo"] == {"writer": 0}
+    assert [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)] == [True, False]

@@ -21,7 +21,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from think2seg.core.errors import UserError
+
 T = TypeVar("T")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a source checkout's root (configs/ lives there)
 
 
 def _group() -> Any:
@@ -50,13 +53,42 @@ def local_rank() -> int:
 def init_from_env() -> int:
     """Join the process group a launcher describes (``WORLD_SIZE`` > 1) through accelerate's
     ``PartialState`` (NCCL on CUDA, gloo on CPU); returns the world size. Nothing happens in a plain
-    process or when a group exists already."""
+    process or when a group exists already. A DeepSpeed config path is made absolute first
+    (:func:`resolve_deepspeed_config`)."""
+    resolve_deepspeed_config()
     if _group() is None and int(os.environ.get("WORLD_SIZE", 1)) > 1:
         import torch
         from accelerate import PartialState
 
         PartialState(cpu=not torch.cuda.is_available())
     return world_size()
+
+
+class DeepSpeedConfigError(UserError, FileNotFoundError):
+    """The DeepSpeed JSON an accelerate config names cannot be found (one line, names the file)."""
+
+
+def resolve_deepspeed_config(environ: Any = None) -> str | None:
+    """Make ``ACCELERATE_DEEPSPEED_CONFIG_FILE`` (what ``accelerate launch`` passes from the YAML's
+    ``deepspeed_config_file``) absolute, before accelerate reads it; returns it (None when unset).
+
+    The shipped YAMLs name ``configs/deepspeed/*.json`` relative to the repository root: launched from
+    elsewhere, a relative path missing from the working directory is looked up under the project root.
+    Not found there either: :class:`DeepSpeedConfigError` (one line) instead of a traceback per rank."""
+    env = os.environ if environ is None else environ
+    value = env.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "none")
+    if value == "none" or env.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return None
+    path = Path(value)
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, PROJECT_ROOT / path]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise DeepSpeedConfigError(
+            f"deepspeed_config_file {value} (from the accelerate config): not found in "
+            f"{' or '.join(str(c.parent) for c in candidates)}; give an absolute path in the YAML"
+        )
+    env["ACCELERATE_DEEPSPEED_CONFIG_FILE"] = str(found.resolve())
+    return env["ACCELERATE_DEEPSPEED_CONFIG_FILE"]
 
 
 def barrier() -> None:

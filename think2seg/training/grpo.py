@@ -427,6 +427,7 @@ def cpu_threads(n: int | None):
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    dist.resolve_deepspeed_config()  # before accelerate reads it (a launch outside the repository root)
     t2s, cfg = parse_args(argv)
     train(t2s, cfg)
     return 0
