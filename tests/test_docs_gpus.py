@@ -6,8 +6,6 @@ from pathlib import Path
 
 import yaml
 
-from think2seg.training.stop import SHUTDOWN_TIMEOUT_S
-
 REPO = Path(__file__).resolve().parents[1]
 DOC = (REPO / "docs/gpus.md").read_text()
 PARAMS = {"3B": 3_754_622_976, "7B": 8_292_166_656}  # the doc's counts (Qwen2.5-VL, built on `meta`)
@@ -71,6 +69,8 @@ def test_memory_table_counts_generation_batch_and_gathered_weights():
 
 def test_documented_launch_lines_raise_the_elastic_shutdown_timeout():
     # item 5: the launcher SIGKILLs the workers TORCH_ELASTIC_SHUTDOWN_TIMEOUT (30) s after forwarding SIGTERM
+    from think2seg.training.stop import SHUTDOWN_TIMEOUT_S
+
     (training,) = [b for b in _bash_blocks(_section("Training")) if "accelerate launch" in b]
     assert f"export TORCH_ELASTIC_SHUTDOWN_TIMEOUT={SHUTDOWN_TIMEOUT_S}" in training
     assert training.index("TORCH_ELASTIC_SHUTDOWN_TIMEOUT") < training.index("accelerate launch")

@@ -1,5 +1,6 @@
 """The in-training evaluation against ``think2seg eval`` and against the next backward, the metadata of
-every checkpoint, and the stop file: one process, tiny random-init Qwen2.5-VL of the real class."""
+every checkpoint, and the stop file: one process, tiny Qwen2.5-VL of the real class (the shipped warm-started
+one where answers must end before the evaluation's 2,048-token cap, else the random-init test policy)."""
 
 import json
 import shutil
@@ -12,17 +13,19 @@ from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration, Trai
 
 from think2seg.core.records import read_records
 from think2seg.prompters import build_prompter
-from think2seg.prompters.families import META_FILE, MissingMetaError
+from think2seg.prompters.families import META_FILE
+from think2seg.prompters.tiny import ASSET_DIR
 from think2seg.training.grpo import Think2SegArgs
 
 TIMINGS = ("gen_s", "seg_s")
 
 
 @pytest.fixture(scope="module")
-def released_like(tiny_policy, tmp_path_factory):
-    """The tiny policy with a generation config as Qwen's releases ship it (repetition penalty 1.05)."""
+def released_like(tmp_path_factory):
+    """The shipped tiny policy (it ends its answers) with a generation config as Qwen's releases ship it
+    (repetition penalty 1.05)."""
     d = tmp_path_factory.mktemp("rp") / "ckpt"
-    shutil.copytree(tiny_policy, d)
+    shutil.copytree(ASSET_DIR, d, ignore=shutil.ignore_patterns("warmstart_report.json"))
     path = d / "generation_config.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "repetition_penalty": 1.05}))
     return d
@@ -71,11 +74,11 @@ def test_in_training_eval_gives_the_records_of_cli_eval(released_like, synth_roo
     assert gen["repetition_penalty"] == 1.0 and gen["max_new_tokens"] == 2048 and gen["generation"] == "authors"
 
 
-def test_live_generation_leaves_materialised_parameters_usable_by_backward(tiny_policy, synth_root, tmp_path):
+def test_live_generation_leaves_materialised_parameters_usable_by_backward(released_like, synth_root, tmp_path):
     # item 2, the autograd half, without DeepSpeed: ZeRO-3 materialises a persistent parameter inside the first
     # forward that needs it and keeps it. Reproduced here with a pre-forward hook that gives every linear
     # weight its storage on first use; the evaluation comes before the first step, then a backward
-    model, processor = _live(tiny_policy)
+    model, processor = _live(released_like)
     stash = {}
     for module in model.modules():
         if isinstance(module, torch.nn.Linear):
@@ -87,7 +90,7 @@ def test_live_generation_leaves_materialised_parameters_usable_by_backward(tiny_
                     m.weight.data = stash[m].clone()
 
             module.register_forward_pre_hook(fetch)
-    _in_training_eval(tiny_policy, synth_root, tmp_path / "run", model, processor)
+    _in_training_eval(released_like, synth_root, tmp_path / "run", model, processor)
     touched = [m.weight for m in stash if m.weight.numel()]
     assert touched and not any(w.is_inference() for w in touched)
     batch = processor(text=["<think>a</think>"], return_tensors="pt")
@@ -98,6 +101,7 @@ def test_live_generation_leaves_materialised_parameters_usable_by_backward(tiny_
 
 def test_every_checkpoint_carries_the_prompter_meta_and_a_bare_one_is_refused(tiny_policy, tmp_path):
     # item 9: hf:<run>/checkpoint-N of a 56 px run was driven at the family's 840 px, silently
+    from think2seg.prompters.families import MissingMetaError
     from think2seg.training.meta import PrompterMetaCallback, write_prompter_meta
 
     run = tmp_path / "run"

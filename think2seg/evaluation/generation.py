@@ -39,16 +39,33 @@ VLLM_DEFAULT_SHARE = 0.9  # vLLM's own default gpu_memory_utilization
 SAM2_WORKING_BYTES = 2 * 2**30 + 2**29
 
 
-def eval_generation(protocol: str | Protocol = DEFAULT_PROTOCOL) -> dict[str, Any]:
+def eval_generation(protocol: str | Protocol = DEFAULT_PROTOCOL, max_new_tokens: int | None = None) -> dict[str, Any]:
     """The evaluation generation settings of ``protocol``: ``{"generation": mode, **decoding fields}``.
 
     ``mode`` is the value of the prompters' ``generation`` option (``authors`` | ``checkpoint``); under
     ``authors`` the fixed decoding fields follow (``do_sample``, ``temperature``, ``top_p``, ``top_k``,
-    ``repetition_penalty``, ``max_new_tokens``...); under ``checkpoint`` they come from the checkpoint."""
+    ``repetition_penalty``, ``max_new_tokens``...); under ``checkpoint`` they come from the checkpoint.
+    ``max_new_tokens``: an explicit cap instead of the protocol's (e.g. a training run's
+    ``--eval_max_new_tokens``); it is part of the returned settings, so whoever records them records it."""
     mode = get_protocol(protocol).generation
-    if mode == "authors":
-        return {"generation": mode, **AUTHORS_GENERATION}
-    return {"generation": mode}
+    out: dict[str, Any] = {"generation": mode, **(AUTHORS_GENERATION if mode == "authors" else {})}
+    if max_new_tokens is not None:
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens {max_new_tokens}: must be >= 1")
+        out["max_new_tokens"] = int(max_new_tokens)
+    return out
+
+
+def prompter_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """The HF / vLLM prompter keyword options that decode with ``settings`` (from :func:`eval_generation`):
+    the ``generation`` mode, and a ``max_new_tokens`` that differs from the mode's own."""
+    options: dict[str, Any] = {"generation": settings["generation"]}
+    cap = settings.get("max_new_tokens")
+    if settings["generation"] == "authors" and cap != AUTHORS_GENERATION["max_new_tokens"]:
+        options["generation_kwargs"] = {"max_new_tokens": cap}
+    elif settings["generation"] != "authors" and cap is not None:
+        options["max_new_tokens"] = cap
+    return options
 
 
 def vllm_memory_share(segmenter: str, total_bytes: int | None) -> float | None:

@@ -138,6 +138,11 @@ class Think2SegArgs:
     eval_question_kind: str | None = field(
         default=None, metadata={"help": "question kind of the evaluations"}
     )
+    eval_max_new_tokens: int | None = field(
+        default=None,
+        metadata={"help": "cap on the evaluations' answers (default: the authors protocol's 2048, as think2seg "
+                  "eval; a lower cap makes the curve differ from think2seg eval where answers are longer)"},
+    )
     threads: int | None = field(
         default=None,
         metadata={"help": "torch CPU threads while training (None: torch's default); a wall-clock budget "
@@ -316,7 +321,7 @@ def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path | None:
                 "grpo": grpo,
                 "world_size": cfg.world_size,
                 # how the in-training evaluations decode (those of `think2seg eval --protocol authors`)
-                "eval_generation": eval_generation(EVAL_PROTOCOL) if t2s.eval_split else None,
+                "eval_generation": eval_generation(EVAL_PROTOCOL, t2s.eval_max_new_tokens) if t2s.eval_split else None,
                 **provenance(),
             },
             indent=2,

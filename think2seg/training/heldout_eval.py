@@ -40,7 +40,7 @@ from think2seg.core.distributed import zero_stage
 from think2seg.core.records import read_records
 from think2seg.evaluation.diagnostics import diagnose_answers
 from think2seg.evaluation.engine import EvalConfig, evaluate
-from think2seg.evaluation.generation import eval_generation
+from think2seg.evaluation.generation import eval_generation, prompter_options
 from think2seg.prompters.hf import HFPrompter
 from think2seg.segmenters import build_segmenter
 from think2seg.training.grpo import EVAL_PROTOCOL
@@ -59,10 +59,10 @@ class EvalCallback(TrainerCallback):
         self._segmenter = None
         self._done_steps: set[int] = set()
 
-    @staticmethod
-    def generation() -> dict[str, Any]:
-        """The decoding settings of every evaluation (those of ``think2seg eval --protocol authors``)."""
-        return eval_generation(PROTOCOL)
+    def generation(self) -> dict[str, Any]:
+        """The decoding settings of every evaluation: those of ``think2seg eval --protocol authors``
+        (``--eval_max_new_tokens``, when set, caps the answers instead of the protocol's 2,048)."""
+        return eval_generation(PROTOCOL, getattr(self.t2s, "eval_max_new_tokens", None))
 
     @contextmanager
     def _live_model(self, model: Any, gather: bool):
@@ -118,7 +118,7 @@ class EvalCallback(TrainerCallback):
                     image_size=t2s.image_size,
                     batch_size=cfg.batch_size,
                     synced_gpus=synced,
-                    generation=self.generation()["generation"],
+                    **prompter_options(self.generation()),
                 )
                 m = evaluate(cfg, prompter=prompter, segmenter=self._segmenter, progress=False, lockstep=synced)
         finally:
