@@ -24,6 +24,9 @@ pytest.importorskip("deepspeed")
 
 
 def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
+    import faulthandler
+
+    faulthandler.dump_traceback_later(840, exit=False)  # where a rank waits, should the test time out
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), ACCELERATE_USE_DEEPSPEED="true")
     import deepspeed.comm.torch  # noqa: F401
@@ -55,7 +58,12 @@ def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     args = SimpleNamespace(output_dir=out, per_device_train_batch_size=1, deepspeed=None, max_completion_length=16)
     state = TrainerState(is_world_process_zero=rank == 0)
     engine.train()
+    from think2seg.core.distributed import zero_stage
+
+    print(f"rank {rank}: zero stage {zero_stage(None, args)}", flush=True)
+    t0 = time.perf_counter()
     callback.on_train_begin(args, state, TrainerControl(), model=engine.module, processing_class=processor)
+    print(f"rank {rank}: evaluation {time.perf_counter() - t0:.1f} s", flush=True)
 
     inference = [n for n, p in engine.module.named_parameters()
                  if p.is_inference() or getattr(p, "ds_tensor", p).is_inference()]
@@ -74,12 +82,12 @@ def test_zero3_evaluation_before_the_first_step_leaves_a_trainable_model(synth_r
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     ctx = mp.spawn(_worker, args=(2, 29500 + os.getpid() % 500, str(synth_root), str(tmp_path)), nprocs=2,
                    join=False)
-    deadline = time.monotonic() + 600  # a rank stuck in a collective the other never reaches fails, not hangs
+    deadline = time.monotonic() + 900  # a rank stuck in a collective the other never reaches fails, not hangs
     while not ctx.join(timeout=5):
         if time.monotonic() > deadline:
             for p in ctx.processes:
                 p.kill()
-            pytest.fail("ZeRO-3 evaluation did not finish in 600 s (ranks waiting on each other?)")
+            pytest.fail("ZeRO-3 evaluation did not finish in 900 s (ranks waiting on each other?)")
     res = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert all(r["inference"] == [] and r["training"] for r in res)
     assert all(r["loss"] == r["loss"] for r in res)  # finite, not NaN

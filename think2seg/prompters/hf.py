@@ -235,8 +235,9 @@ class HFPrompter:
         Nothing is loaded, cached or moved; the model's own device and dtype are used, and the caller
         owns train/eval mode. Family and default image size come from ``model.config.model_type``.
         ``synced_gpus``: every rank keeps stepping until all ranks' sequences end (needed when the
-        forward pass is a collective, DeepSpeed ZeRO-3); every rank must then call ``generate`` equally
-        often. ``generation``: as for a loaded checkpoint (``authors``: the released evaluation's config).
+        forward pass is a collective, DeepSpeed ZeRO-3 with sharded weights); every rank must then call
+        ``generate`` equally often. It is passed to ``generate`` as given (False included: transformers
+        would otherwise switch it on under any ZeRO-3 run, even on gathered weights). ``generation``: as for a loaded checkpoint (``authors``: the released evaluation's config).
         A live model generates under ``torch.no_grad()``, not ``inference_mode``: tensors a training
         engine creates during that forward (ZeRO-3 gathers) must stay usable by the next backward.
         """
@@ -471,7 +472,10 @@ class HFPrompter:
                 set_seed(zlib.crc32(f"{seed}|{ids}".encode()) & 0x7FFFFFFF)
             # a live (training) model: no_grad, so nothing created here is an inference tensor (module doc)
             with torch.no_grad() if getattr(self, "_live", False) else torch.inference_mode():
-                sync = {"synced_gpus": True} if self._synced_gpus else {}
+                # a live model is told whether its forward pass is a collective: transformers would turn
+                # synced_gpus on under any ZeRO-3 run, and ranks running different numbers of batches on
+                # gathered weights would then wait for each other forever
+                sync = {"synced_gpus": self._synced_gpus} if getattr(self, "_live", False) else {}
                 seqs = model.generate(**inputs, generation_config=gen, **sync)
             new = seqs[:, inputs["input_ids"].shape[1] :]
             texts = processor.batch_decode(new, skip_special_tokens=True, **decode_kw)
