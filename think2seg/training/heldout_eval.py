@@ -20,8 +20,9 @@ next collective until ``ddp_timeout``; rank 0 merges the records and writes the 
 ZeRO-3 (stage read from accelerate's plugin, :func:`think2seg.core.distributed.zero_stage`) the parameters
 are sharded: as trl does for its own generation, the full weights are gathered for the evaluation
 (``trl.models.utils.unwrap_model_for_generation``; ``--ds3_gather_for_generation false`` keeps them
-sharded, and then each forward pass is a collective: ``synced_gpus`` and ranks padded to the same number
-of batches, ``lockstep``). Generation runs under ``torch.no_grad()``: parameters DeepSpeed materialises
+sharded). Either way the forward pass stays a collective (the parameter fetch, or DeepSpeed's
+start-of-forward hook until its first full trace), so generation runs with ``synced_gpus`` and the ranks
+are padded to the same number of batches (``lockstep``), as in trl's own generation. Generation runs under ``torch.no_grad()``: parameters DeepSpeed materialises
 there stay usable by the next backward (under ``inference_mode`` they would be inference tensors). ZeRO-1/2
 and DDP hold full weights on every rank and generate independently.
 """
@@ -87,7 +88,9 @@ class EvalCallback(TrainerCallback):
         model = getattr(model, "module", model)
         sharded = zero_stage(getattr(args, "deepspeed", None), args) == 3
         gather = sharded and bool(getattr(args, "ds3_gather_for_generation", True))
-        synced = sharded and not gather  # sharded weights: every forward pass is a collective
+        # ZeRO-3, gathered or not: DeepSpeed's start-of-forward hook (left in place by trl's gather) is a
+        # collective until its first full trace, so every rank runs as many forward passes (trl's regime)
+        synced = sharded
         if self._segmenter is None:
             self._segmenter = build_segmenter(eval_segmenter_of(t2s))  # the rewards' instance when the same
         out = Path(args.output_dir) / "evals" / f"step-{state.global_step}"
