@@ -163,6 +163,7 @@ def test_vllm_memory_share_leaves_room_for_sam2_and_is_recorded(tiny_policy, syn
     large = vllm_memory_share("sam2:large", 24 * gib)
     assert large == 0.86 and (1 - large) * 24 * gib >= 4 * SAM2_PARAMS["large"] + SAM2_WORKING_BYTES
     assert vllm_memory_share("sam2:tiny", 16 * gib) > vllm_memory_share("sam2:large", 16 * gib)
+    assert vllm_memory_share("hf-sam2", 24 * gib) < 0.9  # transformers' SAM ports hold weights too
     with pytest.raises(ValueError, match="cannot hold vLLM and sam2:large"):
         vllm_memory_share("sam2:large", 3 * gib)
 

@@ -31,12 +31,14 @@ from typing import Any
 
 from think2seg.core.metrics import DEFAULT_PROTOCOL, Protocol, get_protocol
 from think2seg.prompters.hf import AUTHORS_GENERATION
-from think2seg.segmenters.spec import SAM2_PARAMS, parse_segmenter_spec
+from think2seg.segmenters.spec import SAM2_PARAMS, WEIGHTLESS, parse_segmenter_spec
 
 VLLM_DEFAULT_SHARE = 0.9  # vLLM's own default gpu_memory_utilization
 # what a SAM2 segmenter needs next to vLLM on one GPU, besides its fp32 weights: the activations of one
 # 1024 px image through the encoder and the decoder plus a CUDA context (an allowance, not measured)
 SAM2_WORKING_BYTES = 2 * 2**30 + 2**29
+# transformers' SAM ports (hf-sam2, samhq, sam3) can load any checkpoint: sized at this bound (assumed, not counted)
+HF_SAM_PARAMS_BOUND = 1_000_000_000
 
 
 def eval_generation(protocol: str | Protocol = DEFAULT_PROTOCOL, max_new_tokens: int | None = None) -> dict[str, Any]:
@@ -72,14 +74,16 @@ def vllm_memory_share(segmenter: str, total_bytes: int | None) -> float | None:
     """The ``gpu_memory_utilization`` of a vLLM prompter that shares a ``total_bytes`` GPU with
     ``segmenter`` (a segmenter spec): vLLM's default 0.9, lowered so that a SAM2 model keeps its fp32
     weights plus :data:`SAM2_WORKING_BYTES`; rounded down to 0.01. None when ``total_bytes`` is None (no
-    GPU: vLLM's own default applies). Segmenters without weights (grabcut, boxfill) need nothing.
+    GPU: vLLM's own default applies). Segmenters without weights (grabcut, boxfill) need nothing;
+    transformers' SAM ports are sized at :data:`HF_SAM_PARAMS_BOUND`.
     Raises ``ValueError`` when the GPU is too small to hold both."""
     if total_bytes is None:
         return None
     spec = parse_segmenter_spec(segmenter)
-    if spec.backend != "sam2":
+    if spec.backend in WEIGHTLESS:
         return VLLM_DEFAULT_SHARE
-    need = 4 * SAM2_PARAMS[spec.size] + SAM2_WORKING_BYTES
+    params = SAM2_PARAMS[spec.size] if spec.backend == "sam2" else HF_SAM_PARAMS_BOUND
+    need = 4 * params + SAM2_WORKING_BYTES
     share = min(VLLM_DEFAULT_SHARE, int(100 * (total_bytes - need) / total_bytes) / 100)
     if share < 0.1:
         raise ValueError(

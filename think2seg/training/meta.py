@@ -3,8 +3,8 @@ in the output directory and in every ``checkpoint-N``, so ``hf:`` / ``tiny:`` / 
 them as trained (a 224 px run's ``checkpoint-200`` is not driven at 840 px).
 
     >>> from think2seg.training.meta import PrompterMetaCallback, write_prompter_meta
-    >>> write_prompter_meta(t2s, "runs/x")                       # doctest: +SKIP  the final model
-    >>> trainer.add_callback(PrompterMetaCallback(t2s))          # doctest: +SKIP  each checkpoint-N
+    >>> write_prompter_meta(t2s, "runs/x")        # the final model  # doctest: +SKIP
+    >>> trainer.add_callback(PrompterMetaCallback(t2s))   # each checkpoint-N  # doctest: +SKIP
 """
 
 from __future__ import annotations
