@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from think2seg.core.geometry import DEFAULT_MODEL_SIZE, as_size
 from think2seg.core.styles import DEFAULT_STYLE, PromptStyle, format_answer, get_style
 from think2seg.core.types import Instance, Sample
+from think2seg.prompters.base import check_generate_args
 
 
 def _floats(value: str | Sequence[float], n: int, name: str) -> tuple[float, ...]:
@@ -55,6 +56,5 @@ class FixedPrompter:
     def generate(
         self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0, seed: int = 0
     ) -> list[list[str]]:
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+        samples = check_generate_args(samples, n, temperature, sampling=False)
         return [[self.text] * n for _ in samples]

@@ -81,13 +81,13 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from tqdm.auto import tqdm
 
 from think2seg.core.errors import ModelNotFoundError
 from think2seg.core.geometry import as_size, resize_image
 from think2seg.core.model_dirs import check_model_dir, looks_local, read_model_type
 from think2seg.core.styles import DEFAULT_STYLE, TEMPLATES, PromptStyle, build_messages, get_style
 from think2seg.core.types import Sample
+from think2seg.prompters.base import BatchedGeneration
 from think2seg.prompters.chat import own_think_tags
 from think2seg.prompters.families import (  # noqa: F401  (re-exported: the family registry's old home)
     FAMILIES,
@@ -140,7 +140,7 @@ def _torch_dtype(dtype: Any, device: str):
     return value
 
 
-class HFPrompter:
+class HFPrompter(BatchedGeneration):
     """A transformers LVLM checkpoint as a :class:`~think2seg.prompters.base.Prompter` (see module doc)."""
 
     def __init__(
@@ -432,57 +432,34 @@ class HFPrompter:
         keys = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "num_beams")
         return {"generation": getattr(self, "generation", "checkpoint"), **{k: getattr(gen, k, None) for k in keys}}
 
-    def generate(
-        self,
-        samples: Sequence[Sample],
-        n: int = 1,
-        temperature: float = 0.0,
-        seed: int = 0,
-        prefill: Sequence[str] | None = None,
+    def generate_batch(
+        self, samples: list[Sample], n: int, temperature: float, seed: int, prefill: list[str] | None
     ) -> list[list[str]]:
-        """``n`` completions per sample (list in sample order, each of length ``n``); ``prefill``: one
-        assistant-turn start per sample, returned as the start of its completions (see module doc)."""
+        """One batch of :meth:`generate` (the skeleton in :class:`~think2seg.prompters.base.BatchedGeneration`):
+        ``n`` completions per sample; a sampled batch is seeded from ``seed`` and its samples' ids."""
         import torch
         from transformers import set_seed
 
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if temperature == 0 and n > 1:
-            raise ValueError("n > 1 needs temperature > 0 (greedy decoding gives n identical completions)")
-        samples = list(samples)
-        if prefill is not None and len(prefill) != len(samples):
-            raise ValueError(f"prefill: {len(prefill)} texts for {len(samples)} samples")
         model, processor = self.load()
         gen = self._generation_config(temperature)
         decode_kw = {"clean_up_tokenization_spaces": False} if getattr(self, "generation", "") == "authors" else {}
-        per_batch = max(1, self.batch_size // n)
-        out: list[list[str]] = []
-        starts = range(0, len(samples), per_batch)
-
-        for start in tqdm(
-            starts, desc=f"{self.family.name} generate", unit="batch", disable=len(starts) <= 1
-        ):
-            chunk = samples[start : start + per_batch]
-            pre = list(prefill[start : start + per_batch]) if prefill is not None else None
-            inputs = self.prepare(chunk, repeat=n, prefill=pre)
-            if temperature > 0:
-                ids = "|".join(str(s.id) for s in chunk)
-                set_seed(zlib.crc32(f"{seed}|{ids}".encode()) & 0x7FFFFFFF)
-            # a live (training) model: no_grad, so nothing created here is an inference tensor (module doc)
-            with torch.no_grad() if getattr(self, "_live", False) else torch.inference_mode():
-                # a live model is told whether its forward pass is a collective: transformers would turn
-                # synced_gpus on under any ZeRO-3 run, and ranks running different numbers of batches on
-                # gathered weights would then wait for each other forever
-                sync = {"synced_gpus": self._synced_gpus} if getattr(self, "_live", False) else {}
-                seqs = model.generate(**inputs, generation_config=gen, **sync)
-            new = seqs[:, inputs["input_ids"].shape[1] :]
-            texts = processor.batch_decode(new, skip_special_tokens=True, **decode_kw)
-            if pre is not None:
-                texts = [pre[i // n] + t for i, t in enumerate(texts)]
-            out.extend(texts[i * n : (i + 1) * n] for i in range(len(chunk)))
-        return out
+        inputs = self.prepare(samples, repeat=n, prefill=prefill)
+        if temperature > 0:
+            ids = "|".join(str(s.id) for s in samples)
+            set_seed(zlib.crc32(f"{seed}|{ids}".encode()) & 0x7FFFFFFF)
+        live = getattr(self, "_live", False)
+        # a live (training) model: no_grad, so nothing created here is an inference tensor (module doc)
+        with torch.no_grad() if live else torch.inference_mode():
+            # a live model is told whether its forward pass is a collective: transformers would turn
+            # synced_gpus on under any ZeRO-3 run, and ranks running different numbers of batches on
+            # gathered weights would then wait for each other forever
+            sync = {"synced_gpus": self._synced_gpus} if live else {}
+            seqs = model.generate(**inputs, generation_config=gen, **sync)
+        new = seqs[:, inputs["input_ids"].shape[1] :]
+        texts = processor.batch_decode(new, skip_special_tokens=True, **decode_kw)
+        if prefill is not None:
+            texts = [prefill[i // n] + text for i, text in enumerate(texts)]
+        return [texts[i * n : (i + 1) * n] for i in range(len(samples))]
 
     def __repr__(self) -> str:
         return (

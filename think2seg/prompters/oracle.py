@@ -29,6 +29,7 @@ from think2seg.core.geometry import as_size, resize_mask
 from think2seg.core.mask_to_prompts import MODES, mask_to_instances
 from think2seg.core.styles import DEFAULT_STYLE, PromptStyle, format_answer, get_style
 from think2seg.core.types import Instance, Sample
+from think2seg.prompters.base import check_generate_args
 
 __all__ = ["MODES", "OraclePrompter", "mask_to_instances"]
 
@@ -84,8 +85,7 @@ class OraclePrompter:
         self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0, seed: int = 0
     ) -> list[list[str]]:
         """``n`` identical completions per sample (the oracle ignores ``temperature`` and ``seed``)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+        samples = check_generate_args(samples, n, temperature, sampling=False)
         return [[self.completion(s)] * n for s in samples]
 
     def __repr__(self) -> str:

@@ -141,13 +141,11 @@ class VLLMPrompter(HFPrompter):
             )
         return out
 
-    def generate(
-        self,
-        samples: Sequence[Sample],
-        n: int = 1,
-        temperature: float = 0.0,
-        seed: int = 0,
-        prefill: Sequence[str] | None = None,
+    def samples_per_batch(self, n: int, total: int) -> int:
+        return max(1, total)  # vLLM schedules all requests itself: one call
+
+    def generate_batch(
+        self, samples: list[Sample], n: int, temperature: float, seed: int, prefill: list[str] | None
     ) -> list[list[str]]:
         if prefill is not None:
             raise ValueError("VLLMPrompter does not support prefill; use HFPrompter")
