@@ -86,7 +86,8 @@ def test_tiny_run_that_collapses_is_stopped_after_a_save(tiny_policy, synth_root
 
     out = tmp_path / "collapse"
     args = _args(tiny_policy, synth_root, out, 50, "--learning_rate", "1.0", "--save_steps", "1000",
-                 "--stop_on_collapse", "true", "--health_window", "2", "--health_iou_flat_steps", "2")
+                 "--stop_on_collapse", "true", "--health_window", "2", "--health_iou_flat_steps", "2",
+                 "--report_to", "tensorboard")
     with caplog.at_level(logging.WARNING, logger="think2seg.training.health"):
         assert main(args) == 0
     health = json.loads((out / "health.json").read_text())
@@ -98,3 +99,12 @@ def test_tiny_run_that_collapses_is_stopped_after_a_save(tiny_policy, synth_root
     warned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("run health:")]
     assert len(warned) == len(health["fired"]) and all("\n" not in w for w in warned)
     assert sorted(done["health"]) == sorted(health["fired"])
+    # the window means went to the run's own TensorBoard event file, beside trl's train/* scalars
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = sorted((out / "runs").rglob("events.out.tfevents.*"))
+    assert len({e.parent for e in events}) == 1
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert "health/zero_variance" in tags and "health/length" in tags and any(t.startswith("train/") for t in tags)

@@ -41,8 +41,9 @@ from think2seg.core.styles import STYLES as PROMPT_STYLES
 from think2seg.core.types import Instance
 from think2seg.data import load_dataset
 from think2seg.evaluation.engine import evaluate_many
+from think2seg.evaluation.spread import spread_columns
 from think2seg.prompters import build_prompter
-from think2seg.reports.benchmarks import resolve_data, slug
+from think2seg.reports.benchmarks import resolve_data, sampled_metrics, slug
 from think2seg.reports.published import TABLE4, TABLE5, TABLE5_PARAMS_M, TABLE6
 from think2seg.reports.table_spec import TableSpec
 from think2seg.segmenters import build_segmenter
@@ -262,9 +263,13 @@ def table6(
     spec: TableSpec | None = None,
     *,
     styles: Sequence[str] = STYLES,
+    sampled: Mapping[str, str] | None = None,
+    sample_temperature: float = 1.0,
+    sample_seeds: Sequence[int] = (0, 1, 2),
     **options: Any,
 ):
-    """The prompt combination: every prompter under every style; index (style, prompter)."""
+    """The prompt combination: every prompter under every style; index (style, prompter). ``sampled``
+    rows: as in :func:`think2seg.reports.benchmarks.table1` (mean over seeds, ``±`` std, ``seeds`` n)."""
     s = TableSpec.of(spec, **options)
     data, splits, protocol, segmenter = s.data, s.splits, s.protocol, s.segmenter
     question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
@@ -280,6 +285,13 @@ def table6(
             _split_metrics(runs, split, per)
             for label, row in per.items():
                 rows.setdefault((style, label), {}).update(row)
+            base = Path(runs_dir) / "table6" / slug(style) / split
+            for label, per_seed in sampled_metrics(
+                sampled or {}, sample_seeds, lambda seed, sub, base=base, style=style, split=split: evaluate_many(
+                    dict(sampled), base / sub, data=data, split=split, segmenter=segmenter, style=style,
+                    protocol=protocol, question_kind=question_kind, questions=questions, limit=limit,
+                    temperature=sample_temperature, seed=seed), sample_temperature).items():
+                rows.setdefault((style, label), {"status": "measured"}).update(spread_columns(per_seed, split))
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index = pd.MultiIndex.from_tuples(df.index, names=["style", "prompter"])
     df["protocol"] = protocol

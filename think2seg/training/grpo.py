@@ -390,6 +390,7 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
         callbacks.append(EvalCallback(t2s))
     with cpu_threads(t2s.threads):
         trainer = make_trainer(t2s, cfg, callbacks=callbacks)
+        health.attach(trainer)
         save_resolved_config(t2s, cfg)
         resume = cfg.resume_from_checkpoint
         if resume == "last":

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 HEALTH_FILE = "health.json"
 SIGNALS = ("zero_variance", "length", "format", "iou", "kl")
+RULES = ("length_collapse", "format_collapse", "zero_variance", "iou_flat")
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,31 @@ def replay_run(run_dir: str | Path, rules: HealthRules | None = None) -> dict[st
     return replay(json.loads(path.read_text())["log_history"], rules)
 
 
+def run_health(run_dir: str | Path) -> dict[str, Any]:
+    """The health section of a training output dir: its ``health.json`` (written during training) when
+    there is one, else the :func:`replay` of its ``trainer_state.json`` (shipped policies, older runs)."""
+    path = Path(run_dir) / HEALTH_FILE
+    if path.is_file():
+        return {**json.loads(path.read_text()), "source": "during training"}
+    return {**replay_run(run_dir), "source": "replayed from trainer_state.json"}
+
+
+def health_table(outputs: Mapping[str, str | Path]):
+    """One row per labelled training run: the steps logged, each rule's firing step (NaN: did not fire),
+    the window means at the end and where the section came from."""
+    import pandas as pd
+
+    rows = {}
+    for label, d in outputs.items():
+        h = run_health(d)
+        rows[label] = {"last step": h["last_step"], "log rows": h["rows"],
+                       **{f"{rule} at step": h["fired"].get(rule, {}).get("step", float("nan")) for rule in RULES},
+                       **{f"{s} (last window)": h["window"].get(s, float("nan")) for s in SIGNALS},
+                       **{f"{s} (start)": h["start"].get(s, float("nan")) for s in ("length", "format")},
+                       "source": h["source"]}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 class HealthCallback(TrainerCallback):
     """The rules during training: ``health/<signal>`` (window means) to tensorboard when it is a
     ``report_to`` target, one warning line per fired rule, ``<output_dir>/health.json`` after every log
@@ -177,12 +203,22 @@ class HealthCallback(TrainerCallback):
         self.stop_on_collapse = stop_on_collapse
         self.stopped_by: str | None = None
         self._writer = None
+        self._tb = None
+
+    def attach(self, trainer: Any) -> HealthCallback:
+        """Write the ``health/*`` scalars with ``trainer``'s own TensorBoard writer (same run as ``train/*``)."""
+        self._tb = next((c for c in trainer.callback_handler.callbacks if type(c).__name__ == "TensorBoardCallback"),
+                        None)
+        return self
 
     def _tensorboard(self, args: Any):
-        if self._writer is None and "tensorboard" in (args.report_to or []):
+        tb = self._tb
+        if tb is not None and getattr(tb, "tb_writer", None) is not None:
+            return tb.tb_writer
+        if self._writer is None and "tensorboard" in (args.report_to or []):  # not attached: a run of its own
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=args.logging_dir)
+            self._writer = SummaryWriter(log_dir=str(Path(args.output_dir) / "runs" / "health"))
         return self._writer
 
     def _write(self, args: Any) -> None:
