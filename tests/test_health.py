@@ -74,6 +74,8 @@ def test_signals_read_peer_reward_names_and_replay_the_shipped_runs():
         state = json.loads((run / "trainer_state.json").read_text())
         assert h["rows"] == sum(1 for r in state["log_history"] if "completions/mean_length" in r) > 10
         assert set(h["fired"]) <= {"length_collapse", "format_collapse", "zero_variance", "iou_flat"}
+        # the shipped report's health section is that replay (rebuilt by think2seg ship-policies)
+        assert json.loads((run / "training_report.json").read_text())["health"] == json.loads(json.dumps(h))
     assert replay([]) ["rows"] == 0
 
 
