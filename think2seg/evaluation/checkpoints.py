@@ -96,7 +96,8 @@ def _finished(out: Path, cfg: EvalConfig) -> bool:
     if not (out / "metrics.json").is_file() or not (out / "config.json").is_file():
         return False
     saved = json.loads((out / "config.json").read_text()).get("options", {})
-    want = {k: v for k, v in asdict(cfg).items() if k in (*RESULT_KEYS, "limit", "protocol") and k != "image_size"}
+    filled = ("image_size", "resolution", "parse_policy", "prompter_weights")  # set by evaluate() itself
+    want = {k: v for k, v in asdict(cfg).items() if k in (*RESULT_KEYS, "limit", "protocol") and k not in filled}
     return all(saved.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in want.items())
 
 
