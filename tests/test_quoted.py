@@ -1,4 +1,4 @@
-"""The numbers the README quotes (reports/quoted.json) match the committed reports within each row's
+"""The numbers the README's results page (docs/results.md) quotes (reports/quoted.json) match the committed reports within each row's
 tolerance, with the row's n, and still appear where they are quoted."""
 
 import json
