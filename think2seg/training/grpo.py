@@ -376,7 +376,8 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
     check_args(t2s)
     t2s, cfg = resolve_args(t2s, cfg)  # the callbacks and the saved config see the resolved values
 
-    from think2seg.training.health import HealthCallback, HealthRules
+    from think2seg.training.health import HealthRules
+    from think2seg.training.health_callback import HealthCallback
     from think2seg.training.stop import StopSignalCallback, TimeBudgetCallback
 
     stop = StopSignalCallback()
