@@ -25,7 +25,7 @@ def tiny_run(tiny_policy, synth_root, tmp_path_factory):
 def test_every_checkpoint_is_scored_and_resumed(tiny_run, tiny_policy, synth_root, tmp_path, capsys):
     out = tmp_path / "evals"
     common = ["eval", "--checkpoints", str(tiny_run), "--split", "val", "--limit", "2", "--out", str(out)]
-    assert main([*common, "--protocol", "authors,segearth-r1"]) == 0
+    assert main([*common, "--protocol", "authors", "segearth-r1"]) == 0
     df = pd.read_csv(out / "checkpoints.csv")
     # checkpoint-2 holds the final model's weights (step 2): the final model stands for it
     assert list(zip(df["step"], df["checkpoint"], df["protocol"], strict=True)) == [
@@ -52,7 +52,7 @@ def test_every_checkpoint_is_scored_and_resumed(tiny_run, tiny_policy, synth_roo
     # resumable per checkpoint: a finished checkpoint is not evaluated again; a removed one is redone
     capsys.readouterr()
     (out / "step-2" / "authors" / "metrics.json").unlink()
-    assert main([*common, "--protocol", "authors,segearth-r1"]) == 0
+    assert main([*common, "--protocol", "authors", "segearth-r1"]) == 0
     printed = capsys.readouterr().out
     assert "step 1 (checkpoint-1)" not in printed and "step 2 (run), protocol authors" in printed
     pd.testing.assert_frame_equal(pd.read_csv(out / "checkpoints.csv"), df)
@@ -76,6 +76,8 @@ def test_checkpoints_of_a_non_run_is_one_line(tmp_path, capsys):
     assert "--data is required" in capsys.readouterr().err
     assert main(["eval", "--data", "synthearth", "--out", str(tmp_path / "x"), "--seeds", "0,x"]) == 2
     assert "--seeds" in capsys.readouterr().err
+    assert main(["eval", "--data", "synthearth", "--out", str(tmp_path / "x"), "--protocol", "authors", "strict"]) == 2
+    assert "one protocol (several only with --checkpoints)" in capsys.readouterr().err
 
 
 @pytest.mark.slow
