@@ -42,11 +42,13 @@ eval_question_kind = "implicit"
 reference_question_kind = "explicit"  # the starting model on questions that name the category (None: skip)
 eval_limit = 60
 n_examples = 4
+score_checkpoints = True  # think2seg eval --checkpoints on every run trained here (eval_split, eval_limit)
 
 # %%
 from pathlib import Path
 
 from think2seg.reports.results import answer_diagnostics, metrics_table, plot_training, save_table
+from think2seg.training.health import health_table
 from think2seg.training.runs import before_after, example_completions, run_training
 from think2seg.training.shipped import shipped_outputs
 
@@ -61,6 +63,41 @@ outputs
 
 # %%
 plot_training(outputs, out=f"{reports_dir}/figures/03_training_curves.png");
+
+# %% [markdown]
+# Every checkpoint, scored as `think2seg eval` scores a prompter (greedy, its own generation settings; not the
+# training-time sampling): `think2seg eval --checkpoints RUN_DIR`. Shipped policies keep no checkpoints, so
+# with `policies = "shipped"` the table committed for this config (`reports/tables/03_checkpoints_<config>.csv`,
+# from a run of this notebook or of the command) is plotted instead, when there is one.
+
+# %%
+import pandas as pd
+
+from think2seg.evaluation.checkpoints import evaluate_checkpoints, plot_checkpoints
+
+ckpt_csv = Path(reports_dir) / "tables" / f"03_checkpoints_{config}.csv"
+scored = {reward: evaluate_checkpoints(out, f"{runs_dir}/checkpoints/{reward}", split=eval_split, questions="all",
+                                       question_kind=eval_question_kind, limit=eval_limit, start=True)
+          for reward, out in outputs.items() if score_checkpoints and policies == "train"}
+if scored:
+    ckpts = pd.concat([df.assign(run=reward) for reward, df in scored.items()], ignore_index=True)
+    save_table(ckpts.set_index(["run", "step"]), f"03_checkpoints_{config}", reports_dir)
+else:
+    ckpts = pd.read_csv(ckpt_csv) if ckpt_csv.is_file() else None
+if ckpts is not None:
+    plot_checkpoints(ckpts, out=f"{reports_dir}/figures/03_checkpoints_{config}.png", title=config)
+ckpts
+
+# %% [markdown]
+# Run health (`think2seg.training.health`): the step at which each rule fired on each run (NaN: never) and the
+# moving-window means at the end: zero-variance groups (no learning signal), mean completion length against
+# its start, format-reward rate, IoU reward, KL. Runs trained here wrote `health.json` during training;
+# shipped policies are replayed from their logged metrics (`trainer_state.json`).
+
+# %%
+health = health_table(outputs)
+save_table(health, f"03_health_{config}", reports_dir)
+health
 
 # %% [markdown]
 # Rows: the starting model; each trained policy; the constant box (`fixed`, no question read); the starting

@@ -48,6 +48,9 @@ limit = 24  # samples per split and prompter (None: all)
 rejection_limit = None  # empty-target samples per split (None: all)
 transfer_limit = 12
 published = False  # add the paper's figures as rows (paper profile)
+sampled_prompters = {}  # Table 1 rows decoded by sampling, one run per seed: mean, std (column ±) and seeds
+sample_temperature = 1.0
+sample_seeds = [0, 1, 2]
 runs_dir = "runs/04_benchmarks"
 reports_dir = "reports"
 
@@ -60,7 +63,8 @@ from think2seg.reports.results import save_table
 
 # %%
 t1 = bm.table1(prompters, runs_dir, data=data, splits=splits, protocols=protocols, segmenter=segmenter,
-               question_kind=question_kind, limit=limit, published=published)
+               question_kind=question_kind, limit=limit, published=published, sampled=sampled_prompters,
+               sample_temperature=sample_temperature, sample_seeds=sample_seeds)
 save_table(t1, "04_table1_reasoning_segmentation", reports_dir)
 t1
 

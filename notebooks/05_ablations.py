@@ -59,6 +59,10 @@ protocol = "authors"
 question_kind = "implicit"  # None for datasets without kinds (EarthReason)
 limit = 24
 published = False  # add the paper's figures as rows (paper profile)
+sampled_style_prompters = {}  # Table 6 rows decoded by sampling, one run per seed: mean, std (column ±), seeds
+sample_temperature = 1.0
+sample_seeds = [0, 1, 2]
+stability_checks = []  # GrabCut perturbations per Table 6 row, e.g. image_lsb, points_1px: columns tol, flipping, stable
 runs_dir = "runs/05_ablations"
 reports_dir = "reports"
 
@@ -93,6 +97,8 @@ fig = ab.figure4(fig4_masks, out=f"{reports_dir}/figures/05_fig4_segmenter_sizes
 
 # %%
 t6 = ab.table6(style_prompters, runs_dir, styles=styles, data=data, splits=splits, segmenter=segmenter,
-               protocol=protocol, question_kind=question_kind, limit=limit, published=published)
+               protocol=protocol, question_kind=question_kind, limit=limit, published=published,
+               sampled=sampled_style_prompters, sample_temperature=sample_temperature, sample_seeds=sample_seeds,
+               stability=stability_checks)
 save_table(t6, "05_table6_prompt_combination", reports_dir)
 t6

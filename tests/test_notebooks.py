@@ -84,8 +84,11 @@ def test_smoke_04_tables(smoke_run):
     reports, roots, *_ = smoke_run
     p = SMOKE["04_benchmarks"]
     t1 = pd.read_csv(reports / "tables" / "04_table1_reasoning_segmentation.csv")
+    labels = [*p["prompters"], *(f"{label} (T=1)" for label in p["sampled_prompters"])]
     assert {(a, b) for a, b in zip(t1["protocol"], t1["row"], strict=True)} == {
-        (proto, label) for proto in ("authors", "segearth-r1") for label in p["prompters"]}
+        (proto, label) for proto in ("authors", "segearth-r1") for label in labels}
+    sampled = t1[t1["row"].str.endswith("(T=1)")]  # mean over seeds, ± std, seeds n
+    assert set(sampled["val seeds"]) == {len(p["sample_seeds"])} and (sampled["val gIoU ±"] >= 0).all()
     for split in ("val", "test"):
         assert set(t1[f"{split} n"]) == {p["limit"]}
     oracle = t1[t1["row"] == "oracle (components, ceiling)"].set_index("protocol")
@@ -135,6 +138,7 @@ def test_smoke_05_tables(smoke_run):
     assert {(a, b) for a, b in zip(t6["style"], t6["prompter"], strict=True)} == {
         (s, label) for s in ("bbox", "2pos", "bbox+2pos", "bbox+4pos", "bbox+2pos+2neg") for label in p["style_prompters"]}
     assert set(t6["val n"]) == {p["limit"]} and set(t6["test n"]) == {p["limit"]}
+    assert (t6["test tol"] >= 0).all() and "stable" in t6 and (t6["val flipping"] <= p["limit"]).all()
 
 
 @pytest.mark.notebooks

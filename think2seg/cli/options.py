@@ -29,10 +29,12 @@ def add_segmenter(p: argparse.ArgumentParser, default: str = DEFAULT_SEGMENTER, 
     p.add_argument("--segmenter", default=default, help=f"{what}{SPEC_HELP} (default: %(default)s)")
 
 
-def add_style(p: argparse.ArgumentParser) -> None:
-    """``--style NAME``: the prompt combination of the answers (Table 6)."""
-    p.add_argument("--style", default=DEFAULT_STYLE, choices=sorted(STYLES),
-                   help="prompt combination of the answers (default: %(default)s)")
+def add_style(p: argparse.ArgumentParser, default: str | None = DEFAULT_STYLE) -> None:
+    """``--style NAME``: the prompt combination of the answers (Table 6); ``default`` None: the command
+    resolves it (e.g. a training run's own style)."""
+    told = "%(default)s" if default else f"{DEFAULT_STYLE} unless the command takes it from elsewhere"
+    p.add_argument("--style", default=default, choices=sorted(STYLES),
+                   help=f"prompt combination of the answers (default: {told})")
 
 
 def add_protocol(p: argparse.ArgumentParser, several: bool = False) -> None:
@@ -45,9 +47,9 @@ def add_protocol(p: argparse.ArgumentParser, several: bool = False) -> None:
                        help="evaluation protocol (default: %(default)s)")
 
 
-def add_data(p: argparse.ArgumentParser) -> None:
-    """``--data SPEC`` (required)."""
-    p.add_argument("--data", required=True, help=DATA_HELP)
+def add_data(p: argparse.ArgumentParser, required: bool = True, what: str = "") -> None:
+    """``--data SPEC`` (required unless ``required=False``: then the command checks it; ``what`` ends the help)."""
+    p.add_argument("--data", required=required, default=None, help=DATA_HELP + what)
 
 
 def add_on_error(p: argparse.ArgumentParser, what: str) -> None:

@@ -41,8 +41,10 @@ from think2seg.core.styles import STYLES as PROMPT_STYLES
 from think2seg.core.types import Instance
 from think2seg.data import load_dataset
 from think2seg.evaluation.engine import evaluate_many
+from think2seg.evaluation.spread import spread_columns
+from think2seg.evaluation.stability import perturb_run, tolerance
 from think2seg.prompters import build_prompter
-from think2seg.reports.benchmarks import resolve_data, slug
+from think2seg.reports.benchmarks import resolve_data, sampled_metrics, slug
 from think2seg.reports.published import TABLE4, TABLE5, TABLE5_PARAMS_M, TABLE6
 from think2seg.reports.table_spec import TableSpec
 from think2seg.segmenters import build_segmenter
@@ -50,6 +52,7 @@ from think2seg.segmenters.checkpoints import find_sam2_checkpoints
 from think2seg.segmenters.spec import parse_segmenter_spec
 
 STYLES = tuple(PROMPT_STYLES)  # Table 6's rows, in the paper's order
+STABLE_TOL = 1.0  # gIoU points a row may move under the stability perturbations and still be called stable
 
 
 def missing_weights(spec: str) -> str | None:
@@ -262,9 +265,17 @@ def table6(
     spec: TableSpec | None = None,
     *,
     styles: Sequence[str] = STYLES,
+    sampled: Mapping[str, str] | None = None,
+    sample_temperature: float = 1.0,
+    sample_seeds: Sequence[int] = (0, 1, 2),
+    stability: Sequence[str] = (),
     **options: Any,
 ):
-    """The prompt combination: every prompter under every style; index (style, prompter)."""
+    """The prompt combination: every prompter under every style; index (style, prompter). ``sampled``
+    rows: as in :func:`think2seg.reports.benchmarks.table1` (mean over seeds, ``±`` std, ``seeds`` n).
+    ``stability``: perturbations of :mod:`think2seg.evaluation.stability` (e.g. ``("image_lsb",
+    "points_1px")``); each greedy GrabCut row then gets ``"<split> tol"`` (the largest gIoU move, points)
+    and ``"<split> flipping"`` (samples whose IoU moved by more than 0.1), and ``stable`` (every tol <= 1)."""
     s = TableSpec.of(spec, **options)
     data, splits, protocol, segmenter = s.data, s.splits, s.protocol, s.segmenter
     question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
@@ -278,10 +289,24 @@ def table6(
                                  question_kind=question_kind, questions=questions, limit=limit)
             per: dict[str, dict[str, Any]] = {}
             _split_metrics(runs, split, per)
+            if stability and segmenter == "grabcut":
+                for label, d in runs.items():
+                    tol = tolerance(perturb_run(d, ("none", *stability)))
+                    per[label].update({f"{split} tol": tol["gIoU"], f"{split} flipping": len(tol["flipping"])})
             for label, row in per.items():
                 rows.setdefault((style, label), {}).update(row)
+            base = Path(runs_dir) / "table6" / slug(style) / split
+            for label, per_seed in sampled_metrics(
+                sampled or {}, sample_seeds, lambda seed, sub, base=base, style=style, split=split: evaluate_many(
+                    dict(sampled), base / sub, data=data, split=split, segmenter=segmenter, style=style,
+                    protocol=protocol, question_kind=question_kind, questions=questions, limit=limit,
+                    temperature=sample_temperature, seed=seed), sample_temperature).items():
+                rows.setdefault((style, label), {"status": "measured"}).update(spread_columns(per_seed, split))
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index = pd.MultiIndex.from_tuples(df.index, names=["style", "prompter"])
+    tols = [c for c in df.columns if c.endswith(" tol")]
+    if tols:
+        df["stable"] = (df[tols].fillna(0) <= STABLE_TOL).all(axis=1)
     df["protocol"] = protocol
     if published:
         pub = pd.DataFrame.from_dict({(k, "Qwen2.5-VL-3B (published)"): dict(v) for k, v in TABLE6.items()},

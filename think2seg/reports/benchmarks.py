@@ -17,7 +17,7 @@ protocols differ only in their rules, never in sampling. Evaluations are resumab
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pandas as pd
 from think2seg.core.records import read_metrics
 from think2seg.data import synth
 from think2seg.evaluation.engine import evaluate_many
+from think2seg.evaluation.spread import spread_columns
 from think2seg.reports.published import TABLE1, TABLE2, TABLE3
 from think2seg.reports.table_spec import PROTOCOLS, TableSpec
 from think2seg.segmenters.spec import DEFAULT_SEGMENTER
@@ -79,6 +80,25 @@ def evaluate_protocols(
     return out
 
 
+def sampled_metrics(
+    sampled: Mapping[str, str], seeds: Sequence[int], run: Callable[[int, str], Mapping[Any, Path]], temperature: float
+) -> dict[Any, list[dict[str, Any]]]:
+    """``{row key: [metrics per seed]}`` for the sampled rows of a table: ``run(seed, subdir)`` evaluates them
+    (``subdir`` = ``sampled-T<t>/seed-<s>``) and returns ``{key: run_dir}``; a key ``(protocol, label)`` or
+    ``label`` becomes ``(protocol, "<label> (T=<t>)")`` / ``"<label> (T=<t>)"``."""
+    if not sampled:
+        return {}
+    if temperature <= 0:
+        raise ValueError(f"sampled rows need a temperature > 0 (got {temperature}); greedy rows go in prompters")
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for seed in seeds:
+        for key, d in run(int(seed), f"sampled-T{temperature:g}/seed-{seed}").items():
+            tag = f" (T={temperature:g})"
+            key = (key[0], key[1] + tag) if isinstance(key, tuple) else key + tag
+            out.setdefault(key, []).append(read_metrics(d))
+    return out
+
+
 def _metrics(run_dir: Path) -> dict[str, Any]:
     return read_metrics(run_dir)
 
@@ -87,9 +107,17 @@ def table1(
     prompters: Mapping[str, str],
     runs_dir: str | Path,
     spec: TableSpec | None = None,
+    *,
+    sampled: Mapping[str, str] | None = None,
+    sample_temperature: float = 1.0,
+    sample_seeds: Sequence[int] = (0, 1, 2),
     **options: Any,
 ):
-    """Reasoning segmentation: gIoU, cIoU, P@0.5 and n per split; index (protocol, row)."""
+    """Reasoning segmentation: gIoU, cIoU, P@0.5 and n per split; index (protocol, row).
+
+    Rows of ``prompters`` decode greedily (one number each). Rows of ``sampled`` are evaluated once per seed
+    of ``sample_seeds`` at ``sample_temperature`` and labelled ``"<label> (T=<t>)"``; their cells are the
+    mean over seeds, with ``"<split> <metric> ±"`` (std) and ``"<split> seeds"`` (n) beside them."""
     s = TableSpec.of(spec, **options)
     data, splits, protocols, segmenter = s.data, s.splits, s.protocols, s.segmenter
     question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
@@ -105,6 +133,13 @@ def table1(
             row = rows.setdefault(key, {"source": "measured"})
             row.update({f"{split} gIoU": 100 * m["gIoU"], f"{split} cIoU": 100 * m["cIoU"],
                         f"{split} P@0.5": 100 * m.get("P@0.5", float("nan")), f"{split} n": m["n"]})
+        for key, per_seed in sampled_metrics(
+            sampled or {}, sample_seeds, lambda seed, out, split=split: evaluate_protocols(
+                sampled, Path(runs_dir) / "table1" / out, data=data, split=split, protocols=protocols,
+                segmenter=segmenter, question_kind=question_kind, questions=questions, limit=limit,
+                keep_masks=False, temperature=sample_temperature, seed=seed),
+            sample_temperature).items():
+            rows.setdefault(key, {"source": "measured"}).update(spread_columns(per_seed, split))
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index = pd.MultiIndex.from_tuples(df.index, names=["protocol", "row"])
     if published:

@@ -49,7 +49,9 @@ from think2seg.prompters.tiny import check_checkpoint
 from think2seg.rewards import build_reward_funcs, needs_segmenter
 from think2seg.segmenters import parse_segmenter_spec, resolve_sam2_checkpoint, resolve_segmenter
 from think2seg.segmenters.spec import DEFAULT_SEGMENTER, SPEC_HELP
+from think2seg.training.presets import PRESET_FIELDS, apply_preset
 from think2seg.training.setup import (
+    EVAL_PROTOCOL,
     attention_fallback,
     check_saved_pixels,
     eval_segmenter_of,
@@ -59,7 +61,6 @@ from think2seg.training.setup import (
 
 log = logging.getLogger(__name__)
 
-EVAL_PROTOCOL = "authors"  # the protocol of the in-training evaluations (think2seg.training.heldout_eval)
 IMAGE_CACHE = 64  # decoded, resized training images kept (per process): >= the distinct images of a step
 
 
@@ -147,6 +148,20 @@ class Think2SegArgs:
         default=None,
         metadata={"help": "torch CPU threads while training (None: torch's default); a wall-clock budget "
                   "(max_minutes) buys a number of steps that depends on it"},
+    )
+    preset: str | None = field(
+        default=None,
+        metadata={"help": "loss variant: grpo (the paper's) | dr_grpo | dapo | bnpo (configs/train/presets/); sets "
+                  "only loss_type, scale_rewards, mask_truncated_completions, epsilon_high"},
+    )
+    stop_on_collapse: bool = field(
+        default=False,
+        metadata={"help": "stop (after saving a checkpoint) when a run-health rule fires "
+                  "(think2seg.training.health: length / format collapse, zero-variance groups, IoU flat at 0)"},
+    )
+    health_window: int = field(default=5, metadata={"help": "run health: logged rows per moving window"})
+    health_iou_flat_steps: int = field(
+        default=50, metadata={"help": "run health: steps with the IoU reward at 0 before the rule fires"}
     )
 
 
@@ -318,6 +333,8 @@ def save_resolved_config(t2s: Think2SegArgs, cfg: Any) -> Path | None:
         json.dumps(
             {
                 "think2seg": asdict(t2s),
+                "preset": {"name": t2s.preset, "fields": {k: getattr(cfg, k) for k in PRESET_FIELDS}}
+                if t2s.preset else None,
                 "grpo": grpo,
                 "world_size": cfg.world_size,
                 # how the in-training evaluations decode (those of `think2seg eval --protocol authors`)
@@ -342,6 +359,7 @@ def parse_args(argv: list[str] | None = None):
             config_file(args[i + 1])
     parser = TrlParser((Think2SegArgs, GRPOConfig))
     t2s, cfg = parser.parse_args_and_config(args=argv)
+    apply_preset(t2s.preset, cfg, args)
     return t2s, cfg
 
 
@@ -372,12 +390,16 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
     check_args(t2s)
     t2s, cfg = resolve_args(t2s, cfg)  # the callbacks and the saved config see the resolved values
 
+    from think2seg.training.health import HealthRules
+    from think2seg.training.health_callback import HealthCallback
     from think2seg.training.meta import PrompterMetaCallback, write_prompter_meta
     from think2seg.training.stop import STOP_FILE, StopSignalCallback, TimeBudgetCallback
 
     stop = StopSignalCallback(stop_file=Path(cfg.output_dir) / STOP_FILE)
     budget = TimeBudgetCallback(t2s.max_minutes) if t2s.max_minutes else None
-    callbacks: list = [stop, PrompterMetaCallback(t2s)] + ([budget] if budget else [])
+    health = HealthCallback(HealthRules(window=t2s.health_window, iou_flat_steps=t2s.health_iou_flat_steps),
+                            stop_on_collapse=t2s.stop_on_collapse)
+    callbacks: list = [stop, health, PrompterMetaCallback(t2s)] + ([budget] if budget else [])
     evaluator = None
     if t2s.eval_split:
         from think2seg.training.heldout_eval import EvalCallback
@@ -388,6 +410,7 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
         trainer = make_trainer(t2s, cfg, callbacks=callbacks)
         if evaluator is not None:
             evaluator.trainer = trainer  # its wrapped model and accelerator gather ZeRO-3 weights
+        health.attach(trainer)
         save_resolved_config(t2s, cfg)
         resume = cfg.resume_from_checkpoint
         if resume == "last":
@@ -406,7 +429,8 @@ def train(t2s: Think2SegArgs, cfg: Any) -> Any:
         write_prompter_meta(t2s, cfg.output_dir)
         trainer.state.save_to_json(str(Path(cfg.output_dir) / "trainer_state.json"))
         done = {"global_step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
-                "stopped_by": stop.stopped_by or (budget.stopped_by if budget else None)}
+                "stopped_by": stop.stopped_by or health.stopped_by or (budget.stopped_by if budget else None),
+                "health": sorted(health.monitor.fired)}
         Path(cfg.output_dir, "think2seg_done.json").write_text(json.dumps(done))
     return trainer
 

@@ -44,8 +44,7 @@ from think2seg.evaluation.engine import EvalConfig, evaluate
 from think2seg.evaluation.generation import eval_generation, prompter_options
 from think2seg.prompters.hf import HFPrompter
 from think2seg.segmenters import build_segmenter
-from think2seg.training.grpo import EVAL_PROTOCOL
-from think2seg.training.setup import eval_segmenter_of
+from think2seg.training.setup import EVAL_PROTOCOL, eval_segmenter_of
 
 PROTOCOL = EVAL_PROTOCOL
 

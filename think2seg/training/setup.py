@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from think2seg.core.errors import UserError
+from think2seg.core.metrics import DEFAULT_PROTOCOL
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ def merge_lora(adapter_dir: str | Path, out: str | Path, dtype: str = "auto") ->
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out)
     return out
+
+
+EVAL_PROTOCOL = DEFAULT_PROTOCOL  # the protocol of the in-training evaluations (training.heldout_eval)
 
 
 def eval_segmenter_of(t2s: Any) -> str:

@@ -30,6 +30,7 @@ from think2seg.evaluation.diagnostics import diagnose_answers, metrics_row
 from think2seg.evaluation.engine import evaluate_many
 from think2seg.prompters.tiny import ASSETS, SHIPPED, load_tiny
 from think2seg.prompters.tinybuild import save_tiny
+from think2seg.training.health import replay
 from think2seg.training.runs import run_training
 from think2seg.training.setup import eval_segmenter_of
 
@@ -141,6 +142,7 @@ def write_report(name: str, controls: dict[str, dict[str, Any]], limit: int) -> 
         "gain_over_constant_box": round(me["gIoU"] - fixed["gIoU"], 2),
         "drop_with_other_images_questions": round(me["gIoU"] - other["gIoU"], 2),
         "reads_the_question": bool(me["gIoU"] - other["gIoU"] > 2.0),
+        "health": replay(logs),  # think2seg.training.health's rules over the logged training metrics
         "note": "a policy that reads the question scores lower on other images' questions; "
                 "reads_the_question is false when the drop is 2 gIoU points or less",
         "shipped": time.strftime("%Y-%m-%d"),
