@@ -58,7 +58,7 @@ class TrainConfig:
     steps: int = 700
     images_per_step: int = 4
     prompts_per_image: int = 8
-    lr: float = 1e-3
+    lr: float = 3e-4
     weight_decay: float = 0.01
     warmup: int = 40
     grad_clip: float = 1.0
