@@ -56,9 +56,9 @@ class TrainConfig:
     model: str = "mini-t"
     data: str = "synthearth"  # the embedded SynthEarth (ensure_default), or a dataset spec (earthreason:/dir)
     steps: int = 700
-    images_per_step: int = 4
-    prompts_per_image: int = 8
-    lr: float = 3e-4
+    images_per_step: int = 2
+    prompts_per_image: int = 12
+    lr: float = 6e-4
     weight_decay: float = 0.01
     warmup: int = 40
     grad_clip: float = 1.0
@@ -67,7 +67,7 @@ class TrainConfig:
                                                                   "oracle": 0.2})
     box_noise: float = 0.1  # std of each box side's jitter, as a fraction of that side (SAM: 10 %)
     box_noise_max: float = 20.0  # pixels
-    loss_focal: float = 20.0
+    loss_focal: float = 1.0  # SAM: 20; from scratch 20 collapsed to empty masks (docs/sam2.md)
     loss_dice: float = 1.0
     loss_iou: float = 1.0
     val_every: int = 100
@@ -351,6 +351,9 @@ def train_sam2(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sam2-train {cfg.model}", unit="step", disable=not progress)
     stopped = "steps"
     while step < cfg.steps:
+        if cfg.max_minutes and (seconds + time.perf_counter() - t0) / 60 >= cfg.max_minutes:
+            stopped = "max_minutes"  # the budget is spent (this run or before a resume)
+            break
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step, (seconds + time.perf_counter() - t0) / 60)
         batch, rows = _rows(cfg, rng, bank, transforms, size)
@@ -365,11 +368,12 @@ def train_sam2(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict
             bar.write(f"step {step}: val gIoU (oracle box+2pos, {len(val.ids)} images) {curve['val'][-1]['gIoU']:.4f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             _save(state_path, state())
-        if cfg.max_minutes and (seconds + time.perf_counter() - t0) / 60 >= cfg.max_minutes and step < cfg.steps:
-            stopped = "max_minutes"
+        if cfg.max_minutes and (seconds + time.perf_counter() - t0) / 60 >= cfg.max_minutes:
             _save(state_path, state())
-            break
     bar.close()
+    if val is not None and step > 0 and (not curve["val"] or curve["val"][-1]["step"] != step):
+        curve["val"].append({"step": step, "gIoU": validate(model, val)})  # the final weights' figure
+        _save(state_path, state())
     model.eval()
     export = out / SHIPPED_SAM2[cfg.model][1]
     nbytes = export_half(model, export)
