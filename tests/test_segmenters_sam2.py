@@ -253,8 +253,6 @@ def test_cached_decoder_is_bit_identical_with_the_shipped_mini_checkpoint(image,
         seg.set_image(img)
         for inst in random_instances(rng, 14):
             assert_cached_equals_predictor(seg, inst)
-    (mask,) = seg.predict([[Instance(box=(60, 40, 199, 139), positive=((100, 80), (150, 100)))]])
-    assert mask[40:140, 60:200].mean() > 0.5  # trained weights: the red box is found, not noise
 
 
 @pytest.mark.parametrize("perturb_call", [1, 2], ids=["real-input-differs", "random-probe-differs"])
