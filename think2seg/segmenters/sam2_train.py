@@ -1,8 +1,8 @@
 """Train a SAM2 of sam2's own classes (a shipped mini size) with SAM-style interactive prompts.
 
     >>> cfg = load_train_config("configs/sam2_mini/mini-t.yaml")          # doctest: +SKIP
-    >>> result = train_sam2(cfg, "runs/sam2-mini-t")                       # doctest: +SKIP  resumable
-    >>> result["export"]                                                   # doctest: +SKIP  float16 {"model": sd}
+    >>> result = train_sam2(cfg, "runs/sam2-mini-t")                       # doctest: +SKIP
+    >>> result["export"]                                                   # doctest: +SKIP
 
 Data: the ground-truth masks of an EarthReason-format split (SynthEarth by default); every 8-connected
 component of a mask is one instance (SynthEarth's components are exactly its instances). Each step draws
