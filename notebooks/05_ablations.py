@@ -18,10 +18,11 @@
 #
 # **Table 4**, the LVLM prompter: every prompter of `lvlm_prompters` that exists here is measured; the others
 # are listed with what they need. **Table 5**, SAM2 size: parameters, image-encoder milliseconds (one pass,
-# Fig. 4's image) and peak memory per size, measured with random weights (`sam2:<size>:random`: these are
-# properties of the architecture); quality (gIoU, cIoU with `quality_prompter`) for each size whose
-# checkpoint is found, and for GrabCut beside them. **Fig. 4**: one image segmented by each segmenter (with
-# random weights the SAM2 masks are meaningless: the panels say so). **Table 6**, the prompt combination:
+# Fig. 4's image) and peak memory per size; the shipped mini sizes (`sam2:mini-t`, `sam2:mini-s`: sam2's own
+# classes at a mini size, trained on SynthEarth, docs/sam2.md) with their weights, the official sizes with
+# random weights (`sam2:<size>:random`: these are properties of the architecture); quality (gIoU, cIoU with
+# `quality_prompter`) for each size whose weights are here, and for GrabCut beside them. **Fig. 4**: one
+# image segmented by each segmenter (with random weights the SAM2 masks are meaningless: the panels say so). **Table 6**, the prompt combination:
 # each prompter of `style_prompters` answering in each of the five styles.
 
 # %% tags=["parameters"]
@@ -38,7 +39,7 @@ lvlm_prompters = {
     "tiny Qwen2.5-VL warm start": "tiny",
     "tiny Qwen2.5-VL + GRPO (think2seg)": "tiny-grpo",
 }
-sam2_sizes = ["tiny", "small", "base+", "large"]
+sam2_sizes = ["mini-t", "mini-s", "tiny", "small", "base+", "large"]
 hf_segmenters = {  # transformers' SAM models (docs/models.md); without weights: random-weight timings only
     "SAM2.1-S (transformers)": "hf-sam2:/models/sam2.1-hiera-small",
     "SAM-HQ ViT-B": "samhq:/models/sam-hq-vit-base",

@@ -10,7 +10,8 @@ from think2seg.cli import COMMANDS, main
 
 
 def test_every_subcommand_has_help(capsys):
-    names = {"data": ["data-stats", "synth"], "bench": ["bench"], "ship_policies": ["ship-policies"]}
+    names = {"data": ["data-stats", "synth"], "bench": ["bench"], "ship_policies": ["ship-policies"],
+             "sam2_train": ["sam2-train"]}
     for module in COMMANDS:
         for cmd in names.get(module, [module]):
             if cmd == "train":  # trl's parser owns the options; -h prints ours and returns
@@ -36,6 +37,9 @@ def test_doctor_finds_checkpoints_and_model_dirs(tmp_path):
     assert info["sam2_checkpoints"]["small"] == str(sam / "sam2.1_hiera_small.pt")
     assert info["sam2_checkpoints"]["large"] is None
     assert info["model_dirs"] == [{"path": str(models / "qwen"), "model_type": "qwen2_5_vl"}]
+    shipped = info["segmenters_shipped"]  # what runs without a download
+    assert shipped["grabcut"] == "weightless" and shipped["sam2:mini-t"].endswith("sam2_mini/mini-t.pt")
+    assert "sam2-train --config configs/sam2_mini/mini-s.yaml" in shipped["sam2:mini-s"] or shipped["sam2:mini-s"].endswith(".pt")
     for key in ("torch", "cuda_available", "bf16_supported", "transformers", "trl", "sam2", "deepspeed"):
         assert key in info
     assert "qwen3-vl (Qwen3VLForConditionalGeneration)" in info["prompter_families"]

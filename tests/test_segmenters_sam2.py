@@ -243,6 +243,18 @@ def test_cached_decoder_logits_equal_the_predictors_bit_for_bit(tiny, image, mon
         tiny.cache_size = 4
 
 
+def test_cached_decoder_is_bit_identical_with_the_shipped_mini_checkpoint(image, monkeypatch):
+    """The same identity with trained weights of another shape (mini-t: 256 px input, 64-wide decoder)."""
+    seg = build_segmenter("sam2:mini-t", device="cpu")
+    assert seg.decoder_path == "cached" and not seg.random
+    spy_channels_last(monkeypatch)
+    rng = np.random.default_rng(12)
+    for img in (image, np.ascontiguousarray(image[::-1])):
+        seg.set_image(img)
+        for inst in random_instances(rng, 14):
+            assert_cached_equals_predictor(seg, inst)
+
+
 @pytest.mark.parametrize("perturb_call", [1, 2], ids=["real-input-differs", "random-probe-differs"])
 def test_cached_decoder_keeps_nchw_convolutions_when_channels_last_differs(tiny, image, monkeypatch, perturb_call):
     dec = tiny._decoder

@@ -32,6 +32,7 @@ COMMANDS = [
     "reproduce",
     "warmstart",  # rebuild the embedded tiny prompter
     "ship_policies",  # rebuild the shipped GRPO policies
+    "sam2_train",  # train (and ship) a mini SAM2
 ]
 
 

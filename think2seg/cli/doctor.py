@@ -19,7 +19,7 @@ from typing import Any
 from think2seg.core.model_dirs import find_model_dirs, hf_weights_missing
 from think2seg.prompters.families import FAMILIES
 from think2seg.segmenters import find_sam2_checkpoints
-from think2seg.segmenters.checkpoints import checkpoint_dirs
+from think2seg.segmenters.checkpoints import REBUILD, checkpoint_dirs, shipped_sam2_checkpoints
 from think2seg.segmenters.spec import HF_SAM_BACKENDS
 from think2seg.training.setup import flash_attention_status
 
@@ -112,6 +112,11 @@ def collect(sam2_dirs: list[str], models_dirs: list[str]) -> dict[str, Any]:
     # transformers' SAM segmenters: default hub id and whether its weights are in the local hub cache
     info["hf_segmenters"] = {
         b: f"{b}:{hub} ({hf_weights_missing(hub) or 'cached'})" for b, hub in HF_SAM_BACKENDS.items()}
+    # what runs with no download: the weightless ones and the SAM2 sizes shipped in the package
+    shipped: dict[str, str] = {"grabcut": "weightless", "boxfill": "weightless"}
+    for size, path in shipped_sam2_checkpoints().items():
+        shipped[f"sam2:{size}"] = str(path) if path else f"not shipped (build: {REBUILD.format(size=size)})"
+    info["segmenters_shipped"] = shipped
     env_models = os.environ.get("THINK2SEG_MODELS_DIR")
 
     info["model_dirs"] = find_model_dirs([*models_dirs, *([env_models] if env_models else [])])
@@ -136,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{k:<{width}}  " + ", ".join(v))
             for line in v.values():
                 print(f"{'':<{width}}  - {line}")
+        elif k == "segmenters_shipped":
+            print(f"{k:<{width}}  " + ", ".join(v))
+            for s, p in v.items():
+                print(f"{'':<{width}}  - {s}: {p}")
         elif k == "sam2_checkpoints" and isinstance(v, dict):
             print(f"{k:<{width}}  " + ", ".join(f"{s}={'found' if p else 'missing'}" for s, p in v.items()))
             for s, p in v.items():

@@ -7,10 +7,11 @@ combination), and Fig. 4 (one image segmented by each segmenter size).
 >>> fig = figure4(masks, out="reports/figures/05_fig4_sam2_sizes.png")                               # doctest: +SKIP
 
 What runs depends on what exists. A prompter whose weights are not on this machine (an ``hf:`` path that is
-not a folder) gets a row saying so. Table 5 times every SAM2 size's image encoder with random weights
-(``sam2:<size>:random``: parameters, encoder ms and peak memory are properties of the architecture, the
-masks are not), and measures quality only for sizes whose checkpoint is found; GrabCut's quality goes
-beside them. Each size is probed in a fresh subprocess (``python -m think2seg.reports.ablations probe``) so its peak
+not a folder) gets a row saying so. Table 5 times every official SAM2 size's image encoder with random
+weights (``sam2:<size>:random``: parameters, encoder ms and peak memory are properties of the architecture,
+the masks are not), and measures quality only for sizes whose checkpoint is found; the shipped mini sizes
+(``sam2:mini-t``, ``sam2:mini-s``: trained on SynthEarth) are timed and measured with their shipped
+weights; GrabCut's quality goes beside them. Each size is probed in a fresh subprocess (``python -m think2seg.reports.ablations probe``) so its peak
 resident memory is its own.
 """
 
@@ -48,8 +49,8 @@ from think2seg.reports.benchmarks import resolve_data, sampled_metrics, slug
 from think2seg.reports.published import TABLE4, TABLE5, TABLE5_PARAMS_M, TABLE6
 from think2seg.reports.table_spec import TableSpec
 from think2seg.segmenters import build_segmenter
-from think2seg.segmenters.checkpoints import find_sam2_checkpoints
-from think2seg.segmenters.spec import parse_segmenter_spec
+from think2seg.segmenters.checkpoints import REBUILD, find_sam2_checkpoints, shipped_sam2_checkpoints
+from think2seg.segmenters.spec import SHIPPED_SAM2, parse_segmenter_spec
 
 STYLES = tuple(PROMPT_STYLES)  # Table 6's rows, in the paper's order
 STABLE_TOL = 1.0  # gIoU points a row may move under the stability perturbations and still be called stable
@@ -184,18 +185,27 @@ def table5(
     insts = scale_prompts(parsed.instances, p.image_size, (image.shape[1], image.shape[0]))
     prompts = [[i.to_json() for i in insts]]
     fig4: dict[str, Any] = {"image": image, "gt": gt, "prompts": insts, "id": sample.id}
-    found = find_sam2_checkpoints()
+    found = {**find_sam2_checkpoints(), **shipped_sam2_checkpoints()}
     rows: dict[str, dict[str, Any]] = {}
     for size in sizes:
         size = parse_segmenter_spec(f"sam2:{size}").size
-        probe = _probe_subprocess(size, "random", sample.image_path, prompts, out / f"fig4_{slug(size)}.npz")
+        shipped = size in SHIPPED_SAM2 and found.get(size) is not None
+        ckpt = "" if shipped else "random"  # the shipped mini sizes are timed with their own weights
+        probe = _probe_subprocess(size, ckpt, sample.image_path, prompts, out / f"fig4_{slug(size)}.npz")
         with np.load(out / f"fig4_{slug(size)}.npz") as z:
-            fig4[f"sam2:{size}:random"] = z["m0"] if "m0" in z else np.zeros_like(gt)
+            fig4[f"sam2:{size}" if shipped else f"sam2:{size}:random"] = z["m0"] if "m0" in z else np.zeros_like(gt)
+        if shipped:
+            status = "measured (shipped, trained on SynthEarth)"
+        elif size in SHIPPED_SAM2:
+            status = f"not shipped (build: {REBUILD.format(size=size)}); timing with random weights"
+        elif found.get(size):
+            status = "measured"
+        else:
+            status = f"quality needs the checkpoint (sam2.1 {size}: set THINK2SEG_SAM2_DIR); timing with random weights"
         rows[f"sam2:{size}"] = {
             "params (M)": probe["params_M"], "encoder ms": probe["encoder_ms"],
             "peak RSS (MiB)": probe["peak_rss_MiB"], "peak - baseline (MiB)": probe["peak_rss_MiB"] - probe["rss_before_MiB"],
-            "status": "measured" if found.get(size) else "quality needs the checkpoint "
-            f"(sam2.1 {size}: set THINK2SEG_SAM2_DIR); timing with random weights",
+            "status": status,
         }
     quality = {"grabcut": "grabcut", **{f"sam2:{s}": f"sam2:{s}" for s in (parse_segmenter_spec(f"sam2:{x}").size
                                                                           for x in sizes) if found.get(s)}}
@@ -321,7 +331,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m think2seg.reports.ablations", description="internal: one SAM2 probe")
     ap.add_argument("cmd", choices=["probe"])
     ap.add_argument("--size", required=True)
-    ap.add_argument("--checkpoint", default="random")
+    ap.add_argument("--checkpoint", default="random", help="'random', a file, or '' (found by name / shipped)")
     ap.add_argument("--image", default=None)
     ap.add_argument("--prompts", default="[]", help="JSON list of prompt sets (lists of instance dicts)")
     ap.add_argument("--out", default=None)

@@ -9,6 +9,10 @@ Search order for ``sam2:<size>`` without an explicit path: every folder in ``$TH
     PosixPath('/my/ckpts/sam2.1_hiera_small.pt')
 
 The official files are published at ``https://dl.fbaipublicfiles.com/segment_anything_2/092824/<file>``.
+The shipped mini sizes (``sam2:mini-t``, ``sam2:mini-s``) resolve to ``think2seg/assets/sam2_mini/<size>.pt``:
+
+    >>> shipped_sam2_config("mini-t").name
+    'mini-t.yaml'
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from think2seg.core.errors import UserError
-from think2seg.segmenters.spec import SAM2_SIZES
+from think2seg.segmenters.spec import SAM2_SIZES, SHIPPED_SAM2
 
 ENV_VAR = "THINK2SEG_SAM2_DIR"
 OFFICIAL_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 DEFAULT_DIRS = ("checkpoints",)
+MINI_DIR = Path(__file__).resolve().parents[1] / "assets" / "sam2_mini"
+REBUILD = "think2seg sam2-train --config configs/sam2_mini/{size}.yaml --out runs/sam2-{size} --ship"
 
 
 class CheckpointNotFoundError(UserError, FileNotFoundError):
@@ -33,6 +39,20 @@ def checkpoint_dirs() -> list[Path]:
     """The folders searched by default: ``$THINK2SEG_SAM2_DIR`` entries, then ``./checkpoints``."""
     dirs = [Path(d).expanduser() for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d.strip()]
     return dirs + [Path(d) for d in DEFAULT_DIRS]
+
+
+def shipped_sam2_config(size: str) -> Path:
+    """The hydra config file of a shipped mini size (``think2seg/assets/sam2_mini/<size>.yaml``)."""
+    return MINI_DIR / SHIPPED_SAM2[size][0]
+
+
+def shipped_sam2_checkpoints() -> dict[str, Path | None]:
+    """``{size: float16 checkpoint or None}`` for the shipped mini sizes (None: not trained/shipped yet)."""
+    out: dict[str, Path | None] = {}
+    for size, (_, filename) in SHIPPED_SAM2.items():
+        p = MINI_DIR / filename
+        out[size] = p if p.is_file() else None
+    return out
 
 
 def official_url(size: str) -> str:
@@ -52,8 +72,10 @@ def resolve_sam2_checkpoint(size: str, path: str | Path | None = None) -> Path:
     """The checkpoint file for ``size``: ``path`` (a file, or a folder with the official name) or a search.
 
     Raises :class:`CheckpointNotFoundError` saying which file is expected, where it was looked for, and
-    where the official one is published.
+    where the official one is published (for a shipped mini size: the command that rebuilds it).
     """
+    if size in SHIPPED_SAM2:
+        return _resolve_shipped(size, path)
     filename = SAM2_SIZES[size][1]
     hint = (
         f"The official checkpoint is published at {official_url(size)} ; put it in a folder named by "
@@ -77,3 +99,16 @@ def resolve_sam2_checkpoint(size: str, path: str | Path | None = None) -> Path:
             f"(${ENV_VAR} is {'unset' if env is None else repr(env)}). {hint}"
         )
     return hit
+
+
+def _resolve_shipped(size: str, path: str | Path | None) -> Path:
+    filename = SHIPPED_SAM2[size][1]
+    p = MINI_DIR / filename if path is None else Path(path).expanduser()
+    if p.is_dir():
+        p = p / filename
+    if not p.is_file():
+        raise CheckpointNotFoundError(
+            f"SAM2 '{size}' checkpoint not found: {p} does not exist. It is built by "
+            f"`{REBUILD.format(size=size)}` (docs/sam2.md)."
+        )
+    return p

@@ -36,9 +36,9 @@ from think2seg.segmenters.base import (
     instance_key,
     usable,
 )
-from think2seg.segmenters.checkpoints import resolve_sam2_checkpoint
+from think2seg.segmenters.checkpoints import MINI_DIR, resolve_sam2_checkpoint
 from think2seg.segmenters.sam2_decoder import CachedDecoder, ImagePrep
-from think2seg.segmenters.spec import RANDOM, SAM2_SIZES
+from think2seg.segmenters.spec import ALL_SAM2_SIZES, RANDOM, SAM2_SIZES, SHIPPED_SAM2
 
 CPU_DECODER_BATCH = 1
 CUDA_DECODER_BATCH = 64
@@ -63,24 +63,57 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@contextlib.contextmanager
+def _config_dir(folder: Path) -> Any:
+    """hydra's config search path switched to ``folder`` (sam2's own ``build_sam2`` then finds the shipped
+    configs by name), and sam2's own search path restored afterwards."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    saved = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(folder.resolve()), version_base="1.2"):
+            yield
+    finally:
+        GlobalHydra.instance().clear()
+        if saved is not None:
+            GlobalHydra.instance().initialize(saved)
+
+
+def build_sam2_model(size: str, device: str = "cpu", mode: str = "eval") -> torch.nn.Module:
+    """An untrained SAM2 of ``size`` built by sam2's own ``build_sam2`` from its hydra config (the package's
+    configs for the official sizes, ``think2seg/assets/sam2_mini`` for the shipped mini sizes)."""
+    from sam2.build_sam import build_sam2
+
+    if size in SHIPPED_SAM2:
+        with _config_dir(MINI_DIR):
+            return build_sam2(SHIPPED_SAM2[size][0], ckpt_path=None, device=device, mode=mode)
+    return build_sam2(SAM2_SIZES[size][0], ckpt_path=None, device=device, mode=mode)
+
+
+def feature_sizes(model: torch.nn.Module) -> list[tuple[int, int]]:
+    """The backbone feature sizes (stride 4, 8, 16) of ``model``'s input size; sam2's predictor hard-codes
+    the 1024-px ones, so :class:`SAM2Segmenter` sets them for other sizes (the mini configs are 256 px)."""
+    s = int(model.image_size)
+    return [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+
+
 def load_sam2_model(size: str, checkpoint: str | Path | None, device: str) -> torch.nn.Module:
-    """Build SAM2.1 ``size`` from the package's hydra config, load weights, freeze, eval, move to ``device``.
+    """Build SAM2 ``size`` (:func:`build_sam2_model`), load weights, freeze, eval, move to ``device``.
 
     The checkpoint (official format ``{"model": state_dict}``) is read before the model is built, so a
     bad file fails fast. ``checkpoint="random"`` seeds torch's CPU generator with 0 for the init
     (reproducible random weights) without touching the global RNG state.
     """
-    from sam2.build_sam import build_sam2
-
-    config = SAM2_SIZES[size][0]
     if checkpoint == RANDOM:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = build_sam2(config, ckpt_path=None, device="cpu")
+            model = build_sam2_model(size)
     else:
         path = Path(checkpoint) if checkpoint is not None else resolve_sam2_checkpoint(size)
         state = _read_state(path)
-        model = build_sam2(config, ckpt_path=None, device="cpu")
+        model = build_sam2_model(size)
         expected = model.state_dict()
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in expected]
@@ -91,7 +124,7 @@ def load_sam2_model(size: str, checkpoint: str | Path | None, device: str) -> to
                 f"SAM 2.1 checkpoint?): {len(missing)} missing keys {missing[:3]}, {len(unexpected)} "
                 f"unexpected keys {unexpected[:3]}, {len(wrong)} shape mismatches {wrong[:3]}"
             )
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True)  # float16 (shipped) weights are cast to the model's float32
         del state, expected
     model = model.to(device).eval()
     model.requires_grad_(False)
@@ -131,8 +164,8 @@ class SAM2Segmenter(SegmenterBase):
         cached_decoder: bool = True,
     ) -> None:
         super().__init__()
-        if size not in SAM2_SIZES:
-            raise ValueError(f"unknown SAM2 size {size!r}; expected one of {', '.join(SAM2_SIZES)}")
+        if size not in ALL_SAM2_SIZES:
+            raise ValueError(f"unknown SAM2 size {size!r}; expected one of {', '.join(ALL_SAM2_SIZES)}")
         self.size = size
         self.device = torch.device(device or default_device())
         self.random = checkpoint == RANDOM
@@ -169,6 +202,7 @@ class SAM2Segmenter(SegmenterBase):
                 warnings.simplefilter("ignore", FutureWarning)
                 model = load_sam2_model(self.size, self.checkpoint, str(self.device))
                 self._predictor = SAM2ImagePredictor(model)
+                self._predictor._bb_feat_sizes = feature_sizes(model)
             self._decoder = CachedDecoder.build(self._predictor)
         return self._predictor
 

@@ -6,11 +6,13 @@
     sam2:<size>                  checkpoint found in $THINK2SEG_SAM2_DIR or ./checkpoints (official names)
     sam2:<size>:random           RANDOM weights of the real model: tests and benchmarks only
     sam2:<size>:/path/to/file.pt a checkpoint file, or a folder holding the official file name
+    sam2:mini-t                  think2seg's own mini SAM2 (sam2's classes), trained on SynthEarth, shipped
     hf-sam2[:DIR_OR_HUB_ID]      transformers' SAM2 port (Sam2Model), default facebook/sam2.1-hiera-small
     samhq[:DIR_OR_HUB_ID]        SAM-HQ (SamHQModel), default syscv-community/sam-hq-vit-base
     sam3[:DIR_OR_HUB_ID]         SAM3's tracker image path (Sam3TrackerModel), default facebook/sam3
 
-Sizes: tiny (t), small (s), base+ (b+, base_plus, base-plus), large (l).
+Official sizes: tiny (t), small (s), base+ (b+, base_plus, base-plus), large (l). Shipped sizes
+(``SHIPPED_SAM2``): mini-t, mini-s; their configs and float16 weights live in ``think2seg/assets/sam2_mini``.
 
 >>> parse_segmenter_spec("sam2:s")
 SegmenterSpec(backend='sam2', size='small', checkpoint=None)
@@ -44,6 +46,13 @@ SAM2_SIZES: dict[str, tuple[str, str]] = {
 }
 # parameters of each SAM2.1 model as the sam2 package builds it (counted from the built models, 1.1.0)
 SAM2_PARAMS: dict[str, int] = {"tiny": 38_962_498, "small": 46_060_354, "base+": 80_850_178, "large": 224_446_642}
+# size -> (hydra config, float16 checkpoint), both relative to think2seg/assets/sam2_mini; built by
+# `think2seg sam2-train --config configs/sam2_mini/<size>.yaml` (docs/sam2.md)
+SHIPPED_SAM2: dict[str, tuple[str, str]] = {
+    "mini-t": ("mini-t.yaml", "mini-t.pt"),
+    "mini-s": ("mini-s.yaml", "mini-s.pt"),
+}
+ALL_SAM2_SIZES = (*SAM2_SIZES, *SHIPPED_SAM2)
 _SIZE_ALIASES = {
     "t": "tiny",
     "s": "small",
@@ -53,10 +62,14 @@ _SIZE_ALIASES = {
     "base-plus": "base+",
     "baseplus": "base+",
     "l": "large",
+    "mini_t": "mini-t",
+    "minit": "mini-t",
+    "mini_s": "mini-s",
+    "minis": "mini-s",
 }
 SPEC_HELP = (
     "segmenter spec: 'grabcut', 'boxfill', 'sam2', 'sam2:<size>', 'sam2:<size>:random' or 'sam2:<size>:<checkpoint>' "
-    f"with <size> one of {', '.join(SAM2_SIZES)}, or '{'|'.join(HF_SAM_BACKENDS)}[:<dir or hub id>]'"
+    f"with <size> one of {', '.join(ALL_SAM2_SIZES)}, or '{'|'.join(HF_SAM_BACKENDS)}[:<dir or hub id>]'"
 )
 
 
@@ -94,7 +107,7 @@ def parse_segmenter_spec(spec: str) -> SegmenterSpec:
         return SegmenterSpec(backend)
     size = parts[1].strip().lower() if len(parts) > 1 and parts[1].strip() else DEFAULT_SAM2_SIZE
     size = _SIZE_ALIASES.get(size, size)
-    if size not in SAM2_SIZES:
+    if size not in ALL_SAM2_SIZES:
         raise ValueError(f"unknown SAM2 size {parts[1]!r} in spec {spec!r}; expected a {SPEC_HELP}")
     checkpoint = None
     if len(parts) > 2 and parts[2].strip():
