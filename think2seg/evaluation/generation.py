@@ -82,7 +82,8 @@ def vllm_memory_share(segmenter: str, total_bytes: int | None) -> float | None:
     spec = parse_segmenter_spec(segmenter)
     if spec.backend in WEIGHTLESS:
         return VLLM_DEFAULT_SHARE
-    params = SAM2_PARAMS[spec.size] if spec.backend == "sam2" else HF_SAM_PARAMS_BOUND
+    # the shipped mini sizes are smaller than tiny: tiny's count bounds them
+    params = SAM2_PARAMS.get(spec.size, SAM2_PARAMS["tiny"]) if spec.backend == "sam2" else HF_SAM_PARAMS_BOUND
     need = 4 * params + SAM2_WORKING_BYTES
     share = min(VLLM_DEFAULT_SHARE, int(100 * (total_bytes - need) / total_bytes) / 100)
     if share < 0.1:
