@@ -10,7 +10,8 @@ from think2seg.cli import main
 from think2seg.core.records import read_records
 from think2seg.core.styles import format_answer
 from think2seg.core.types import Instance
-from think2seg.evaluation.engine import EvalConfig, evaluate, score_completions
+from think2seg.evaluation.engine import EvalConfig, evaluate
+from think2seg.evaluation.scoring import score_completions
 from think2seg.segmenters.boxfill import BoxFillSegmenter
 
 SIZE = 40

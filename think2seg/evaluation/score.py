@@ -44,7 +44,8 @@ from think2seg.core.records import read_records
 from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.core.types import Sample
 from think2seg.data import load_dataset
-from think2seg.evaluation.engine import EvalConfig, score_sample
+from think2seg.evaluation.engine import EvalConfig
+from think2seg.evaluation.scoring import score_sample
 from think2seg.segmenters import DEFAULT_SEGMENTER, resolve_segmenter, segmenter_name
 
 

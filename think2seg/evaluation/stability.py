@@ -37,7 +37,7 @@ from think2seg.core.metrics import get_protocol, summarize
 from think2seg.core.records import read_records
 from think2seg.core.types import Instance
 from think2seg.data import load_dataset
-from think2seg.evaluation.engine import score_text
+from think2seg.evaluation.scoring import score_text
 from think2seg.segmenters.grabcut import GrabCutSegmenter
 
 PERTURBATIONS = ("none", "no_simd", "threads_1", "rng_seed_1", "image_lsb", "points_1px")

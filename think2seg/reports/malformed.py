@@ -29,7 +29,7 @@ import numpy as np
 from think2seg.core.metrics import DEFAULT_PROTOCOL, get_protocol
 from think2seg.core.parsing import POLICIES
 from think2seg.core.styles import DEFAULT_STYLE
-from think2seg.evaluation.engine import score_completions
+from think2seg.evaluation.scoring import score_completions
 from think2seg.rewards import REWARD_WEIGHTS, think2seg_rewards
 from think2seg.segmenters.boxfill import BoxFillSegmenter
 
