@@ -1,9 +1,9 @@
 """Test helper: tiny random-init LVLMs of the real transformers classes, for offline tests of
 :mod:`think2seg.prompters.hf` (not part of the package).
 
-    >>> from tiny_models import build_tiny      # tests/ is on sys.path under pytest
-    >>> model, processor = build_tiny("internvl3", "/tmp/tiny_internvl")   # saved with save_pretrained
-    >>> HFPrompter("/tmp/tiny_internvl", image_size=112).generate(samples)   # exactly the real code path
+    >>> from tiny_models import build_tiny      # tests/ is on sys.path under pytest  # doctest: +SKIP
+    >>> model, processor = build_tiny("internvl3", "/tmp/tiny_internvl")   # saved with save_pretrained  # doctest: +SKIP
+    >>> HFPrompter("/tmp/tiny_internvl", image_size=112).generate(samples)   # exactly the real code path  # doctest: +SKIP
 
 No weights are downloaded: tokenizers are trained here (byte-level BPE for the Qwen2-based families,
 a byte-fallback Metaspace BPE for LLaVA's Llama tokenizer) on the reference instruction text, and the

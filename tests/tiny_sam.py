@@ -1,8 +1,8 @@
 """Test helper: tiny random-init transformers SAM models of the real classes (Sam2Model, SamHQModel,
 Sam3TrackerModel) with their processors, saved with save_pretrained; nothing is downloaded.
 
-    >>> from tiny_sam import build_tiny_sam      # tests/ is on sys.path under pytest
-    >>> build_tiny_sam("sam3", "/tmp/tiny_sam3")  # then build_segmenter("sam3:/tmp/tiny_sam3")
+    >>> from tiny_sam import build_tiny_sam      # tests/ is on sys.path under pytest  # doctest: +SKIP
+    >>> build_tiny_sam("sam3", "/tmp/tiny_sam3")  # then build_segmenter("sam3:/tmp/tiny_sam3")  # doctest: +SKIP
 
 Sizes: SAM2 / SAM-HQ take 256 px inputs (patch 16: a 16 x 16 embedding), SAM3's tracker 224 px (patch 14);
 every width is 16-64 channels, so an encoder pass costs well under a second on a CPU.
