@@ -21,32 +21,9 @@ from think2seg.core.geometry import resize_image, resize_mask, scale_prompts
 from think2seg.core.io import DataError
 from think2seg.core.metrics import DEFAULT_PROTOCOL, get_protocol, mask_stats, sample_iou, summarize
 from think2seg.core.parsing import parse_completion
-from think2seg.core.records import (
-    encode_rle,
-)
+from think2seg.core.records import encode_rle
 from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.segmenters import DEFAULT_SEGMENTER, resolve_segmenter
-
-# options whose change makes old records incomparable (resume refuses them)
-RESULT_KEYS = (
-    "data",
-    "split",
-    "prompter",
-    "segmenter",
-    "style",
-    "questions",
-    "question_kind",
-    "seed",
-    "image_size",
-    "resolution",
-    "temperature",
-    "shuffle_questions",
-    "prompter_weights",  # content fingerprint of a local checkpoint (same spec, retrained weights)
-    "parse_policy",
-    "targets",
-    "segment_native",
-)
-LEGACY_RESULT_OPTIONS = {"parse_policy": "lenient"}  # what runs written before an option existed used
 
 
 def score_space(image: np.ndarray, model_size: tuple[int, int], resolution: str) -> tuple[int, int]:
