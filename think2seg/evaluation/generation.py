@@ -11,7 +11,7 @@ checkpoint sweeps, so a training curve scores what ``think2seg eval`` scores.
 
 Under a protocol whose ``generation`` is ``authors`` (the ``authors`` protocol) an HF or vLLM prompter
 decodes with the released evaluation's fresh config (greedy, repetition penalty 1.0, 2048 new tokens,
-:data:`think2seg.prompters.hf.AUTHORS_GENERATION`), whatever the checkpoint's ``generation_config.json``
+:data:`think2seg.prompters.decoding.AUTHORS_GENERATION`), whatever the checkpoint's ``generation_config.json``
 says (Qwen releases ship repetition penalty 1.05). Under ``checkpoint`` the model's own config is used
 (greedy; the prompter's ``max_new_tokens``). What a prompter really used is its
 ``generation_parameters()``, written to each run's ``config.json``.
@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from think2seg.core.metrics import DEFAULT_PROTOCOL, Protocol, get_protocol
-from think2seg.prompters.hf import AUTHORS_GENERATION
+from think2seg.prompters.decoding import AUTHORS_GENERATION
 from think2seg.segmenters.spec import SAM2_PARAMS, WEIGHTLESS, parse_segmenter_spec
 
 VLLM_DEFAULT_SHARE = 0.9  # vLLM's own default gpu_memory_utilization

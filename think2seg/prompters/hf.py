@@ -9,20 +9,9 @@
     >>> HFPrompter("llava-hf/llava-1.5-7b-hf", style="bbox")  # family llava, 336 px  # doctest: +SKIP
     >>> HFPrompter.attach(model, processor, image_size=840)    # a live in-memory model (training evals)  # doctest: +SKIP
 
-Families (auto-detected from ``config.model_type``, or forced with ``family=``):
-
-==========  ===========  ==================================  ===========  ==============================
-family      model_type   class                               image_size   what the processor then does
-==========  ===========  ==================================  ===========  ==============================
-qwen2.5-vl  qwen2_5_vl   Qwen2_5_VLForConditionalGeneration  840          nothing: min = max pixels are
-qwen2-vl    qwen2_vl     Qwen2VLForConditionalGeneration     840          set to W*H (W, H multiples of
-                                                                          patch*merge = 28): 900 tokens
-internvl3   internvl     InternVLForConditionalGeneration    896          tiles of 448 + a thumbnail
-                                                                          (2x2+1 at 896), 256 tok/tile
-llava       llava        LlavaForConditionalGeneration       336          CLIP resize / crop to 336
-qwen3-vl    qwen3_vl     Qwen3VLForConditionalGeneration     832          pinned as Qwen2.5-VL, but patch
-qwen3.5     qwen3_5      Qwen3_5ForConditionalGeneration     832          16 x merge 2 = 32: 676 tokens
-==========  ===========  ==================================  ===========  ==============================
+Families (auto-detected from ``config.model_type``, or forced with ``family=``) are the registry of
+:mod:`think2seg.prompters.families`; docs/models.md tells, for each, its class, default image size and what
+its processor then does with the image.
 
 A chat template whose generation prompt opens ``<think>`` itself (Qwen3.5's thinking template) is wrapped
 so the prompt ends at the assistant header and the model writes the tags the reference instruction asks
@@ -44,18 +33,13 @@ Text path: :func:`think2seg.core.styles.build_messages` (system + user = [image,
 processor's chat template with the generation prompt. Prompts are never truncated (cut image tokens are
 the "Image features and image tokens do not match" failure); batches are LEFT padded.
 
-Decoding: ``temperature == 0`` is greedy (``n`` must be 1); otherwise multinomial sampling at that
-temperature with ``top_p=1``, ``top_k`` off (a checkpoint's ``generation_config`` often sets
-``top_k=1`` / ``top_p=0.001``, which would make "sampling" greedy); other generation-config fields
-(e.g. Qwen's ``repetition_penalty``) are kept; ``generation_kwargs`` override anything. With
-``generation="authors"`` (what the ``authors`` evaluation protocol asks for) the checkpoint's generation
-config is NOT used: a fresh one as the released evaluation builds it (greedy, ``max_new_tokens`` 2048,
-``repetition_penalty`` 1.0, the checkpoint's special tokens only); :meth:`HFPrompter.generation_parameters`
-gives what is used. Each batch is
-seeded with ``transformers.set_seed`` from ``seed`` and the ids of its samples, so the same seed and the
-same batches give the same completions, also after a resume. ``batch_size`` counts sequences: a batch
-holds ``max(1, batch_size // n)`` samples, each repeated ``n`` times. Completions are the decoded new
-tokens without special tokens, not stripped.
+Decoding: ``temperature == 0`` is greedy (``n`` must be 1), otherwise multinomial sampling; which
+generation config that means (the checkpoint's, or with ``generation="authors"`` the released evaluation's
+fresh one) is :mod:`think2seg.prompters.decoding`'s; :meth:`HFPrompter.generation_parameters` gives what
+is used. Each batch is seeded with ``transformers.set_seed`` from ``seed`` and the ids of its samples, so
+the same seed and the same batches give the same completions, also after a resume. ``batch_size`` counts
+sequences: a batch holds ``max(1, batch_size // n)`` samples, each repeated ``n`` times. Completions are
+the decoded new tokens without special tokens, not stripped.
 
 Prefill (probing): ``generate(samples, prefill=[...])`` starts the assistant turn of each sample with the
 given text (e.g. ``"<think>The request refers to runways"``) and returns it followed by what the model
@@ -71,7 +55,6 @@ each (path, dtype, device, attention) combination.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import logging
 import os
@@ -89,6 +72,12 @@ from think2seg.core.styles import DEFAULT_STYLE, TEMPLATES, PromptStyle, build_m
 from think2seg.core.types import Sample
 from think2seg.prompters.base import BatchedGeneration
 from think2seg.prompters.chat import own_think_tags
+from think2seg.prompters.decoding import (
+    authors_config,
+    check_mode,
+    checkpoint_config,
+    decoding_fields,
+)
 from think2seg.prompters.families import (  # noqa: F401  (re-exported: the family registry's old home)
     FAMILIES,
     META_FILE,
@@ -100,23 +89,6 @@ from think2seg.prompters.families import (  # noqa: F401  (re-exported: the fami
 )
 
 log = logging.getLogger(__name__)
-
-
-GENERATION_MODES = ("checkpoint", "authors")
-# the released evaluation's decoding (transformers 4.49 defaults for what it leaves unset)
-AUTHORS_MAX_NEW_TOKENS = 2048
-AUTHORS_GENERATION = {
-    "do_sample": False,
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "top_k": 50,
-    "repetition_penalty": 1.0,
-    "no_repeat_ngram_size": 0,
-    "num_beams": 1,
-    "length_penalty": 1.0,
-    "use_cache": True,
-    "max_new_tokens": AUTHORS_MAX_NEW_TOKENS,
-}
 
 
 _CACHE: dict[tuple, tuple[Any, Any]] = {}  # (path, family, dtype, device, attn, remote) -> (model, processor)
@@ -160,9 +132,7 @@ class HFPrompter(BatchedGeneration):
         generation_kwargs: dict[str, Any] | None = None,
         generation: str = "checkpoint",
     ):
-        if generation not in GENERATION_MODES:
-            raise ValueError(f"unknown generation {generation!r} (option generation=); one of {list(GENERATION_MODES)}")
-        self.generation = generation
+        self.generation = check_mode(generation)
         spec = str(model_id_or_path)
         self.local = looks_local(spec)
         if self.local:
@@ -241,10 +211,8 @@ class HFPrompter(BatchedGeneration):
         A live model generates under ``torch.no_grad()``, not ``inference_mode``: tensors a training
         engine creates during that forward (ZeRO-3 gathers) must stay usable by the next backward.
         """
-        if generation not in GENERATION_MODES:
-            raise ValueError(f"unknown generation {generation!r}; one of {list(GENERATION_MODES)}")
         self = cls.__new__(cls)
-        self.generation = generation
+        self.generation = check_mode(generation)
         self.local, self.model_id, self.trust_remote_code = False, name, False
         self.model_type = getattr(getattr(model, "config", None), "model_type", None)
         self._configure(
@@ -392,45 +360,15 @@ class HFPrompter(BatchedGeneration):
 
     # -- generation ----------------------------------------------------------------------------------
     def _generation_config(self, temperature: float):
-        if getattr(self, "generation", "checkpoint") == "authors":
-            return self._authors_generation_config(temperature)
-        gen = copy.deepcopy(self.model.generation_config)
-        gen.max_new_tokens = self.max_new_tokens
-        gen.max_length = None
-        gen.num_return_sequences = 1
-        if gen.pad_token_id is None:
-            gen.pad_token_id = self.processor.tokenizer.pad_token_id
-        if temperature > 0:  # top_k=0 switches top-k off (None would take the checkpoint's, often 1)
-            gen.do_sample, gen.temperature, gen.top_p, gen.top_k = True, float(temperature), 1.0, 0
-        else:
-            # neutral values (transformers' global defaults): None would be refilled from the checkpoint
-            gen.do_sample, gen.temperature, gen.top_p, gen.top_k = False, 1.0, 1.0, 50
-        for k, v in self.generation_kwargs.items():
-            setattr(gen, k, v)
-        return gen
-
-    def _authors_generation_config(self, temperature: float):
-        """The released evaluation's fresh config. transformers >= 4.50 fills every unset field from the
-        checkpoint, so the decoding fields are all set here to the values of the released 4.49 run."""
-        from transformers import GenerationConfig
-
-        if temperature > 0:
-            raise ValueError("generation='authors' is greedy: temperature must be 0")
-        ckpt = self.model.generation_config
-        fields = dict(AUTHORS_GENERATION)
-        fields.update(
-            pad_token_id=self.processor.tokenizer.pad_token_id,
-            eos_token_id=ckpt.eos_token_id,  # legacy fill of special tokens, as transformers 4.49 did
-            bos_token_id=ckpt.bos_token_id,
-        )
-        fields.update(self.generation_kwargs)
-        return GenerationConfig(**fields)
+        """The ``GenerationConfig`` of one call (:mod:`think2seg.prompters.decoding`)."""
+        ckpt, pad = self.model.generation_config, self.processor.tokenizer.pad_token_id
+        if self.generation == "authors":
+            return authors_config(ckpt, pad, temperature, self.generation_kwargs)
+        return checkpoint_config(ckpt, self.max_new_tokens, pad, temperature, self.generation_kwargs)
 
     def generation_parameters(self, temperature: float = 0.0) -> dict[str, Any]:
         """The decoding fields :meth:`generate` uses at ``temperature`` (for result configs)."""
-        gen = self._generation_config(temperature)
-        keys = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "num_beams")
-        return {"generation": getattr(self, "generation", "checkpoint"), **{k: getattr(gen, k, None) for k in keys}}
+        return decoding_fields(self._generation_config(temperature), self.generation)
 
     def generate_batch(
         self, samples: list[Sample], n: int, temperature: float, seed: int, prefill: list[str] | None
@@ -442,7 +380,7 @@ class HFPrompter(BatchedGeneration):
 
         model, processor = self.load()
         gen = self._generation_config(temperature)
-        decode_kw = {"clean_up_tokenization_spaces": False} if getattr(self, "generation", "") == "authors" else {}
+        decode_kw = {"clean_up_tokenization_spaces": False} if self.generation == "authors" else {}
         inputs = self.prepare(samples, repeat=n, prefill=prefill)
         if temperature > 0:
             ids = "|".join(str(s.id) for s in samples)

@@ -29,7 +29,8 @@ from typing import Any
 
 from think2seg.core.types import Sample
 from think2seg.prompters.chat import own_think_tags
-from think2seg.prompters.hf import AUTHORS_GENERATION, HFPrompter
+from think2seg.prompters.decoding import AUTHORS_GENERATION
+from think2seg.prompters.hf import HFPrompter
 
 
 class VLLMPrompter(HFPrompter):

@@ -12,48 +12,11 @@ or a COCO RLE, resized to the image); each term is its own function with its own
 it separately, and the scheme's weights come with it. All terms score the instances the project parser
 (:func:`think2seg.core.parsing.parse_completion`, style ``bbox+2pos`` by default) returns, in model pixels.
 
-Schemes (terms as trl names them; weight 1 each)
--------------------------------------------------
-``segzero`` — Seg-Zero, as the Think2Seg-RS paper reproduced it on EarthReason: the pseudo ground truth
-is ONE tight box around the whole mask plus two interior points (the placement of
-:func:`think2seg.core.mask_to_prompts.spread_points`: deepest pixel, then depth x spread).
-``think_format_reward``, ``json_format``, ``segzero_box_iou`` (IoU > 0.5), ``segzero_box_l1`` (mean
-absolute difference of the four coordinates < 10 px), ``segzero_points`` (every predicted positive point
-inside the predicted box AND the mean distance of predicted to pseudo points, after the optimal pairing,
-< ``point_thr``). Max total 5, as released (``seg_strict_compute_score`` sums its five 0/1 terms).
-
-``visionreasoner`` — VisionReasoner: the mask is split into sub-instances by DBSCAN over foreground
-pixel coordinates (see :func:`dbscan_instances`), one box + one interior point (the deepest pixel) per
-cluster. Predicted and pseudo instances are paired by the Hungarian algorithm on the released cost
-``3 - ([IoU > 0.5] + [L1 < 10] + [point ok])`` (ties broken towards higher IoU). Terms:
-``think_format_reward``, ``json_format``, ``visionreasoner_box_iou`` / ``visionreasoner_box_l1`` /
-``visionreasoner_points`` (the number of matched pairs passing each test divided by
-``max(n_pred, n_pseudo)``, so extra and missing instances cost; the three sum to the released accuracy
-reward), ``non_repeat`` (:func:`non_repeat_reward`). "Point ok" = some predicted positive point lies in
-the predicted box and within 30 px of the pseudo point.
-
-``remotereasoner`` — RemoteReasoner: mask -> boxes, one per 8-connected component (specks under
-``min_area`` = 32 px dropped unless that drops everything; at most 32 largest), Hungarian matching on
-``1 - IoU``. Terms: ``think_format_reward``, ``json_format``, ``remotereasoner_box_iou`` (sum of matched
-IoUs / ``max(n_pred, n_pseudo)``), ``remotereasoner_count`` (``min(n_pred, n_gt) / max(n_pred, n_gt)``:
-1 for equal counts, 1/2 for one box too many on one target, 0 for none).
-
-Rules shared by the peers
--------------------------
-- Empty ground truth (all-zero mask): every ACCURACY term gives 1 for the answer ``[]`` and 0 otherwise
-  (unparseable included). None of the three peers has a rejection rule of its own (Seg-Zero and
-  VisionReasoner were trained on data where a target always exists, and their released rewards crash or
-  score 0 on an empty pseudo ground truth); this mirrors the project's IoU rule so that the empty-target
-  samples of EarthReason train the same behaviour in every scheme. Non-empty ground truth with ``[]`` or
-  an unusable answer: 0 on every accuracy term. Format terms are the project's, with the
-  ``empty_json_ok_on_target`` option of :class:`~think2seg.rewards.format.JsonFormatReward`.
-- Pseudo ground truth is derived ONCE per distinct mask (key: the path, the RLE counts, or a content hash
-  of an array, with the target size) and kept in a per-scheme LRU cache, since the G completions of a group
-  share one mask; the term functions of one scheme share one scorer, which also memoises the last batch,
-  so the three or four accuracy terms trl calls one after another parse each completion once.
-- Peers never segment during training (SAM2 is used only at inference), so ``segmenter`` is ignored.
-
-The deliberate deviations from the released peer code are listed in ``docs/reward_schemes.md``.
+Schemes: ``segzero`` (one tight box around the whole mask plus two interior points), ``visionreasoner``
+(DBSCAN sub-instances, Hungarian matching, ``non_repeat``) and ``remotereasoner`` (one box a component,
+a count term). What each term tests, the rules they share (empty targets, the per-mask pseudo ground
+truth cache, one parse per completion and batch) and the deliberate deviations from the released peer
+code are in ``docs/reward_schemes.md``.
 """
 
 from __future__ import annotations

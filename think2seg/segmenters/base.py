@@ -19,6 +19,7 @@ instances one by one); the reward benchmark and the tests compare it with the fa
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -138,6 +139,35 @@ class SegmenterBase:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+class EncoderCache(SegmenterBase):
+    """A segmenter whose image encoder runs once per image content: an LRU of ``cache_size`` entries, each
+    what :meth:`_encode` returns for an image; ``stats`` counts ``encoder_calls`` and ``cache_hits``. A
+    lowered ``cache_size`` applies from the next ``set_image``."""
+
+    def __init__(self, cache_size: int = 4) -> None:
+        super().__init__()
+        self.cache_size = max(1, int(cache_size))
+        self._cache: OrderedDict[ImageKey, Any] = OrderedDict()
+
+    def _encode(self, image: np.ndarray) -> Any:
+        """The cache entry of an (H, W, 3) uint8 RGB image (one encoder pass)."""
+        raise NotImplementedError
+
+    def _embed(self, key: ImageKey, image: np.ndarray) -> None:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            self._count("cache_hits")
+        else:
+            self._cache[key] = self._encode(image)
+            self._count("encoder_calls")
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        super().clear_cache()
+        self._cache.clear()
 
 
 def segment_many(

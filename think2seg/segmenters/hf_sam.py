@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ import torch
 
 from think2seg.core.model_dirs import check_model_dir, looks_local
 from think2seg.core.types import Instance, PromptSet
-from think2seg.segmenters.base import ImageKey, SegmenterBase, instance_arrays, instance_key, usable
+from think2seg.segmenters.base import EncoderCache, instance_arrays, instance_key, usable
 from think2seg.segmenters.spec import HF_SAM_BACKENDS, RANDOM
 
 # backend -> (model class, processor class, image processor class) in transformers
@@ -80,7 +79,7 @@ def load_hf_sam(backend: str, source: str, device: str) -> tuple[Any, Any]:
     return model, processor
 
 
-class HFSamSegmenter(SegmenterBase):
+class HFSamSegmenter(EncoderCache):
     """A transformers SAM model behind the Segmenter protocol (see module doc).
 
     ``stats`` counts ``encoder_calls``, ``cache_hits``, ``decoder_calls`` and ``duplicates`` (identical
@@ -88,7 +87,7 @@ class HFSamSegmenter(SegmenterBase):
     """
 
     def __init__(self, backend: str, source: str | None = None, device: str | None = None, cache_size: int = 4):
-        super().__init__()
+        super().__init__(cache_size)
         if backend not in CLASSES:
             raise ValueError(f"unknown transformers SAM backend {backend!r}; expected one of {list(CLASSES)}")
         self.backend = backend
@@ -103,8 +102,6 @@ class HFSamSegmenter(SegmenterBase):
         self.source = source
         self.name = f"{backend}:{source}"
         self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.cache_size = max(1, int(cache_size))
-        self._cache: OrderedDict[ImageKey, _Entry] = OrderedDict()
         self._model: Any = None
         self._processor: Any = None
 
@@ -137,23 +134,12 @@ class HFSamSegmenter(SegmenterBase):
         return stack
 
     # -- embedding ---------------------------------------------------------------------------------------
-    def _embed(self, key: ImageKey, image: np.ndarray) -> None:
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            self._count("cache_hits")
-        else:
-            model, processor = self.load()
-            enc = processor(images=image, return_tensors="pt")
-            with self._ctx():
-                emb = model.get_image_embeddings(enc["pixel_values"].to(self._device))
-            self._count("encoder_calls")
-            self._cache[key] = _Entry(emb, image, enc["original_sizes"], enc.get("reshaped_input_sizes"))
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-
-    def clear_cache(self) -> None:
-        super().clear_cache()
-        self._cache.clear()
+    def _encode(self, image: np.ndarray) -> _Entry:
+        model, processor = self.load()
+        enc = processor(images=image, return_tensors="pt")
+        with self._ctx():
+            emb = model.get_image_embeddings(enc["pixel_values"].to(self._device))
+        return _Entry(emb, image, enc["original_sizes"], enc.get("reshaped_input_sizes"))
 
     # -- prompts and decoding ----------------------------------------------------------------------------
     def prompt_tensors(self, entry: _Entry, rows: Sequence[Instance]) -> dict[str, torch.Tensor]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,7 @@ import torch
 
 from think2seg.core.types import Instance, PromptSet
 from think2seg.segmenters.base import (
-    ImageKey,
-    SegmenterBase,
+    EncoderCache,
     as_rgb,
     instance_arrays,
     instance_key,
@@ -142,7 +140,7 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-class SAM2Segmenter(SegmenterBase):
+class SAM2Segmenter(EncoderCache):
     """SAM2.1 behind the :class:`~think2seg.segmenters.base.Segmenter` protocol.
 
     ``checkpoint``: None (found by official name, see ``checkpoints.py``), ``"random"``, or a file/folder.
@@ -163,7 +161,7 @@ class SAM2Segmenter(SegmenterBase):
         cache_size: int = 4,
         cached_decoder: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(cache_size)
         if size not in ALL_SAM2_SIZES:
             raise ValueError(f"unknown SAM2 size {size!r}; expected one of {', '.join(ALL_SAM2_SIZES)}")
         self.size = size
@@ -185,8 +183,6 @@ class SAM2Segmenter(SegmenterBase):
         if decoder_batch < 1:
             raise ValueError(f"decoder_batch must be >= 1, got {decoder_batch}")
         self.decoder_batch = int(decoder_batch)
-        self.cache_size = max(1, int(cache_size))
-        self._cache: OrderedDict[ImageKey, _Entry] = OrderedDict()
         self._predictor: Any = None
         self.cached_decoder = cached_decoder
         self._decoder: CachedDecoder | None = None
@@ -229,18 +225,11 @@ class SAM2Segmenter(SegmenterBase):
         return stack
 
     # -- embedding ---------------------------------------------------------------------------------------
-    def _embed(self, key: ImageKey, image: np.ndarray) -> None:
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            self._count("cache_hits")
-        else:
-            pred = self.predictor
-            with self._ctx():
-                pred.set_image(image)
-            self._count("encoder_calls")
-            self._cache[key] = _Entry(pred._features, (int(image.shape[0]), int(image.shape[1])))
-        while len(self._cache) > self.cache_size:  # a lowered cache_size applies from the next set_image
-            self._cache.popitem(last=False)
+    def _encode(self, image: np.ndarray) -> _Entry:
+        pred = self.predictor
+        with self._ctx():
+            pred.set_image(image)
+        return _Entry(pred._features, (int(image.shape[0]), int(image.shape[1])))
 
     def _activate(self) -> tuple[Any, _Entry]:
         """Point the predictor at the cached features of the current image."""
@@ -253,7 +242,6 @@ class SAM2Segmenter(SegmenterBase):
 
     def clear_cache(self) -> None:
         super().clear_cache()
-        self._cache.clear()
         if self._predictor is not None:
             self._predictor.reset_predictor()
 
