@@ -1,5 +1,6 @@
 """The layout's rules hold and are enforced: the import contracts (layers + no cycles) in pyproject.toml pass
-on the package, fail when a back-edge is added, and no module imports another's private name."""
+on the package, fail when a back-edge is added, no module imports another's private name, and no module
+grows past ~400 lines."""
 
 import ast
 import os
@@ -13,7 +14,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).with_name("lint-imports")
 
-pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not installed (the dev extra)")
+needs_lint = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not installed (the dev extra)")
+MAX_MODULE_LINES = 410  # "one concept a module, under ~400 lines"
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess:
@@ -21,12 +23,14 @@ def _lint(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(LINT), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
+@needs_lint
 def test_import_contracts_hold():
     r = _lint(REPO)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "2 kept, 0 broken" in r.stdout
 
 
+@needs_lint
 @pytest.mark.parametrize(
     ("module", "line", "broken"),
     [
@@ -54,3 +58,10 @@ def test_no_module_imports_another_modules_private_name():
                 offenders += [f"{path.relative_to(REPO)}: {node.module}.{a.name}" for a in node.names
                               if a.name.startswith("_") and not a.name.startswith("__")]
     assert not offenders, offenders
+
+
+def test_every_module_stays_under_about_400_lines():
+    sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines()) for p in (REPO / "think2seg").rglob("*.py")}
+    assert len(sizes) > 100  # the walk found the package
+    over = {k: n for k, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not over, f"split these modules by concept: {over}"

@@ -12,6 +12,9 @@ a rerun resumes). Rows:
   2 points), ``bbox`` (box alone) and ``2pos`` (points alone): Table 6's ordering for this executor;
 - ``fixed_box``: the constant near-whole-image answer of the ``fixed`` prompter (box 7-93 % of the image,
   two points): what a prompter that ignores the image earns;
+- ``reflected``: the oracle's ``bbox+2pos`` prompts reflected through the image centre (a box at the
+  top left moves to the bottom right): a control, since an executor that reads its prompts falls far below
+  its ``oracle`` row while a prompt-blind one (the salient objects whatever the prompt) scores the same;
 - ``margin_curve``: oracle boxes alone (one per component) grown by ``margin`` x the box's width / height
   on each side (clipped to the image), margins 0-50 %: the slope a prompter climbs under GRPO.
 
@@ -31,7 +34,7 @@ from think2seg.core.types import Instance, Sample
 from think2seg.data import load_dataset
 from think2seg.evaluation.engine import EvalConfig, evaluate
 from think2seg.prompters.oracle import OraclePrompter
-from think2seg.segmenters import build_segmenter
+from think2seg.segmenters import resolve_segmenter, segmenter_name
 
 ORACLE_STYLES = ("bbox+2pos", "bbox", "2pos")
 MARGINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -65,6 +68,30 @@ class LooseBoxOracle:
                 for s in samples]
 
 
+class ReflectedOracle:
+    """The oracle's prompts (``bbox+2pos``, one instance per component) reflected through the image centre:
+    ``x -> W - 1 - x`` and ``y -> H - 1 - y`` in model space (inclusive pixels)."""
+
+    def __init__(self, image_size: int | Sequence[int]):
+        self.oracle = OraclePrompter(mode="components", style="bbox+2pos", image_size=image_size)
+        self.image_size = self.oracle.image_size
+        self.name = "oracle:reflected"
+
+    def prompts(self, sample: Sample) -> list[Instance]:
+        w, h = self.image_size
+        out = []
+        for inst in self.oracle.prompts(sample):
+            x1, y1, x2, y2 = inst.box
+            out.append(Instance(box=(w - 1 - x2, h - 1 - y2, w - 1 - x1, h - 1 - y1),
+                                positive=tuple((w - 1 - x, h - 1 - y) for x, y in inst.positive)))
+        return out
+
+    def generate(self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0,
+                 seed: int = 0) -> list[list[str]]:
+        return [[format_answer(self.prompts(s), think="Oracle prompts reflected through the centre.")] * n
+                for s in samples]
+
+
 def _image_size(data: str, split: str) -> int:
     sample = next(iter(load_dataset(data, split, questions="random", limit=1, verify=False)))
     h, w = sample.load_image().shape[:2]
@@ -77,26 +104,30 @@ def _row(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def executor_bars(segmenter: str, out: str | Path, *, data: str = "synthearth", split: str = "val",
+def executor_bars(segmenter: Any, out: str | Path, *, data: str = "synthearth", split: str = "val",
                   limit: int | None = 200, margins: Sequence[float] = MARGINS, progress: bool = True,
-                  rows: Sequence[str] = ("oracle", "fixed_box", "margin_curve")) -> dict[str, Any]:
-    """The executor figures of ``segmenter`` on ``data``/``split`` (first ``limit`` images); see the module
-    doc. ``rows`` picks a subset of ``oracle``, ``fixed_box``, ``margin_curve``. A SAM2 segmenter's
+                  rows: Sequence[str] = ("oracle", "reflected", "fixed_box", "margin_curve")) -> dict[str, Any]:
+    """The executor figures of ``segmenter`` (a spec or a segmenter object) on ``data``/``split`` (first ``limit`` images); see the module
+    doc. ``rows`` picks a subset of ``oracle``, ``reflected``, ``fixed_box``, ``margin_curve``. A SAM2 segmenter's
     embedding cache is raised to hold every image, so all rows share one encoder pass per image."""
     out = Path(out)
     size = _image_size(data, split)
-    seg = build_segmenter(segmenter)
+    seg = resolve_segmenter(segmenter)
     if hasattr(seg, "cache_size"):  # every row reuses one encoder pass per image
         seg.cache_size = max(seg.cache_size, (limit or 1000) + 8)
-    common = dict(data=data, split=split, segmenter=segmenter, protocol="authors", limit=limit,
+    common = dict(data=data, split=split, segmenter=segmenter_name(segmenter), protocol="authors", limit=limit,
                   image_size=size)
-    res: dict[str, Any] = {"segmenter": segmenter, "data": data, "split": split, "image_size": size}
+    res: dict[str, Any] = {"segmenter": segmenter_name(segmenter), "data": data, "split": split, "image_size": size}
     if "oracle" in rows:
         res["oracle"] = {
             style: _row(evaluate(EvalConfig(out=str(out / f"oracle-{style}"), prompter=f"oracle?image_size={size}",
                                             style=style, **common), segmenter=seg, progress=progress))
             for style in ORACLE_STYLES
         }
+    if "reflected" in rows:
+        p = ReflectedOracle(size)
+        res["reflected"] = _row(evaluate(EvalConfig(out=str(out / "reflected"), prompter=p.name, style="bbox+2pos",
+                                                    **common), prompter=p, segmenter=seg, progress=progress))
     if "fixed_box" in rows:
         res["fixed_box"] = _row(evaluate(EvalConfig(out=str(out / "fixed"), prompter=f"fixed?image_size={size}",
                                                     **common), segmenter=seg, progress=progress))

@@ -12,6 +12,9 @@ exactly as ``SAM2ImagePredictor.set_image`` prepares it and the prompt as ``_pre
 corners first, one padding point), and the decoder returns all four mask tokens: token 0 (the
 ``multimask_output=False`` mask used for rewards) and the best of tokens 1-3 (multi-mask output) are both
 trained with focal + dice on masks upsampled to the image size, the IoU head with MSE to the real IoU.
+The first ``prompt_warmup`` steps train the prompt encoder and the decoder alone on all-zero image features
+(:func:`blank_features`): from scratch, the full model otherwise settles on a prompt-blind mask of the
+image's salient objects, and the decoder never learns to read where the prompt is.
 ``out/state.pt`` holds model, optimizer, step and RNG states (written every ``checkpoint_every`` steps and on
 stop); a rerun resumes from it. The recipe, the measured numbers and how to rerun: ``docs/sam2.md``.
 """
@@ -70,6 +73,7 @@ class TrainConfig:
     loss_focal: float = 1.0  # SAM: 20; from scratch 20 collapsed to empty masks (docs/sam2.md)
     loss_dice: float = 1.0
     loss_iou: float = 1.0
+    prompt_warmup: int = 0  # first steps: prompt encoder + decoder alone on zeroed image features (docs/sam2.md)
     val_every: int = 100
     val_images: int = 40
     checkpoint_every: int = 25
@@ -229,9 +233,18 @@ def _rows(cfg: TrainConfig, rng: np.random.Generator, bank: InstanceBank, transf
     return transforms.forward_batch(images), rows
 
 
-def train_step(model, opt, cfg: TrainConfig, batch: torch.Tensor, rows: list) -> dict[str, float]:
-    """One optimizer step; returns the step's loss terms and the train IoU of token 0 and the best token."""
-    embed, high_res = image_features(model, batch)
+def blank_features(model: torch.nn.Module, b: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """All-zero features of :func:`image_features`' shapes: a decoder fed these can only answer from the
+    prompt (the ``prompt_warmup`` phase)."""
+    c = int(model.sam_prompt_embed_dim)
+    (h0, w0), (h1, w1), (h2, w2) = feature_sizes(model)
+    return torch.zeros(b, c, h2, w2), [torch.zeros(b, c // 8, h0, w0), torch.zeros(b, c // 4, h1, w1)]
+
+
+def train_step(model, opt, cfg: TrainConfig, batch: torch.Tensor, rows: list, blank: bool = False) -> dict[str, float]:
+    """One optimizer step; returns the step's loss terms and the train IoU of token 0 and the best token.
+    ``blank``: the image features are zeros (:func:`blank_features`); the encoder gets no gradient."""
+    embed, high_res = blank_features(model, batch.shape[0]) if blank else image_features(model, batch)
     groups: dict[int, list[int]] = {}
     for r, row in enumerate(rows):
         groups.setdefault(len(row[2]), []).append(r)
@@ -310,8 +323,10 @@ def peak_rss_mb() -> float:
 
 
 def _recipe(d: dict) -> dict:
-    """The keys a resumed run must share with its state (``steps`` and ``max_minutes`` may change)."""
-    return {k: v for k, v in d.items() if k not in ("steps", "max_minutes")}
+    """The keys a resumed run must share with its state (``steps``, ``max_minutes`` and ``threads`` may
+    change; a state written before ``prompt_warmup`` existed had none)."""
+    d = {"prompt_warmup": 0, **d}
+    return {k: v for k, v in d.items() if k not in ("steps", "max_minutes", "threads")}
 
 
 def train_sam2(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
@@ -357,7 +372,7 @@ def train_sam2(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step, (seconds + time.perf_counter() - t0) / 60)
         batch, rows = _rows(cfg, rng, bank, transforms, size)
-        rec = train_step(model, opt, cfg, batch, rows)
+        rec = train_step(model, opt, cfg, batch, rows, blank=step < cfg.prompt_warmup)
         step += 1
         rec.update(step=step, lr=opt.param_groups[0]["lr"], t=round(seconds + time.perf_counter() - t0, 1))
         curve["train"].append(rec)
