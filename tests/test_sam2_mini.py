@@ -21,7 +21,13 @@ from think2seg.segmenters.checkpoints import (
 )
 from think2seg.segmenters.sam2 import SAM2Segmenter, build_sam2_model, feature_sizes
 from think2seg.segmenters.sam2_prompts import PROMPT_KINDS, sample_prompt
-from think2seg.segmenters.sam2_train import load_train_config, train_sam2
+from think2seg.segmenters.sam2_train import (
+    TrainConfig,
+    blank_features,
+    load_train_config,
+    train_sam2,
+    train_step,
+)
 from think2seg.segmenters.spec import SHIPPED_SAM2
 
 
@@ -113,6 +119,29 @@ def test_two_step_training_resumes_and_exports_a_loadable_checkpoint(tiny_data, 
     image = np.zeros((64, 64, 3), np.uint8)
     (mask,) = seg.segment(image, [[parse_instance()]])
     assert mask.shape == (64, 64) and mask.dtype == bool
+
+
+def test_prompt_warmup_steps_train_the_decoder_alone_on_blank_features():
+    from sam2.utils.transforms import SAM2Transforms
+
+    torch.manual_seed(0)
+    model = build_sam2_model("mini-t", mode="train")
+    embed, high_res = blank_features(model, 3)
+    (h0, _), (h1, _), (h2, _) = feature_sizes(model)
+    assert embed.shape == (3, 64, h2, h2) and [tuple(f.shape) for f in high_res] == [(3, 8, h0, h0), (3, 16, h1, h1)]
+    assert not embed.any() and not any(f.any() for f in high_res)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    gt = np.zeros((256, 256), bool)
+    gt[40:90, 60:120] = True
+    rows = [(0, np.array([[60, 40], [119, 89]], np.float32), np.array([2, 3], np.int32), "box", gt)]
+    batch = SAM2Transforms(resolution=256, mask_threshold=0.0).forward_batch([np.zeros((256, 256, 3), np.uint8)])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_step(model, opt, TrainConfig(), batch, rows, blank=True)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert any(k.startswith("sam_mask_decoder.") for k in changed)
+    assert not any(k.startswith("image_encoder.") for k in changed)  # the encoder saw no gradient
+    train_step(model, opt, TrainConfig(), batch, rows, blank=False)
+    assert any(not torch.equal(v, before[k]) for k, v in model.state_dict().items() if k.startswith("image_encoder."))
 
 
 def parse_instance():
