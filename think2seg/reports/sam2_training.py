@@ -47,8 +47,11 @@ def plot_curve(curve: dict[str, list[dict]], out: str | Path) -> Path:
     val = curve.get("val", [])
     if val:
         b.plot([r["step"] for r in val], [r["gIoU"] for r in val], "o-", label="val gIoU (oracle box+2pos)")
+        if any("reflected_gIoU" in r for r in val):
+            b.plot([r["step"] for r in val if "reflected_gIoU" in r], [r["reflected_gIoU"] for r in val
+                   if "reflected_gIoU" in r], "x--", label="the same prompts reflected (control)")
     a.set_xlabel("step")
-    a.set_ylabel("loss (20 focal + dice + IoU MSE)")
+    a.set_ylabel("loss (focal + dice + IoU MSE, recipe weights)")
     b.set_xlabel("step")
     b.set_ylabel("IoU")
     b.set_ylim(0, 1)

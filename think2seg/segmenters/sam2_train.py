@@ -11,7 +11,8 @@ for each instance one prompt (see :mod:`~think2seg.segmenters.sam2_prompts`). Th
 exactly as ``SAM2ImagePredictor.set_image`` prepares it and the prompt as ``_predict`` encodes it (box
 corners first, one padding point), and the decoder returns all four mask tokens: token 0 (the
 ``multimask_output=False`` mask used for rewards) and the best of tokens 1-3 (multi-mask output) are both
-trained with focal + dice on masks upsampled to the image size, the IoU head with MSE to the real IoU.
+trained with focal + dice (on masks upsampled to the image size, or with ``loss_resolution: low`` on the
+decoder's own grid against the area-averaged ground truth), the IoU head with MSE to the real IoU.
 The first ``prompt_warmup`` steps train the prompt encoder and the decoder alone on all-zero image features
 (:func:`blank_features`): from scratch, the full model otherwise settles on a prompt-blind mask of the
 image's salient objects, and the decoder never learns to read where the prompt is.
@@ -30,7 +31,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -39,10 +39,9 @@ from tqdm.auto import tqdm
 
 from think2seg.core.errors import UserError
 from think2seg.core.mask_to_prompts import mask_to_instances
-from think2seg.data import load_dataset
-from think2seg.data.synth import ensure_default
 from think2seg.segmenters.sam2 import build_sam2_model, feature_sizes
-from think2seg.segmenters.sam2_prompts import PROMPT_KINDS, sample_prompt
+from think2seg.segmenters.sam2_data import InstanceBank, dataset_spec, load_bank, step_batch  # noqa: F401
+from think2seg.segmenters.sam2_prompts import PROMPT_KINDS
 from think2seg.segmenters.spec import SHIPPED_SAM2
 
 STATE_FILE = "state.pt"
@@ -73,6 +72,7 @@ class TrainConfig:
     loss_focal: float = 1.0  # SAM: 20; from scratch 20 collapsed to empty masks (docs/sam2.md)
     loss_dice: float = 1.0
     loss_iou: float = 1.0
+    loss_resolution: str = "image"  # "image": logits upsampled to the image (SAM2); "low": the decoder's own
     prompt_warmup: int = 0  # first steps: prompt encoder + decoder alone on zeroed image features (docs/sam2.md)
     val_every: int = 100
     val_images: int = 40
@@ -104,59 +104,11 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
         raise TrainConfigError(f"{p}: {e}") from e
     if cfg.model not in SHIPPED_SAM2:
         raise TrainConfigError(f"{p}: model {cfg.model!r} is not a mini size ({', '.join(SHIPPED_SAM2)})")
+    if cfg.loss_resolution not in ("image", "low"):
+        raise TrainConfigError(f"{p}: loss_resolution must be 'image' or 'low', not {cfg.loss_resolution!r}")
     if set(cfg.prompt_mix) - set(PROMPT_KINDS) or sum(cfg.prompt_mix.values()) <= 0:
         raise TrainConfigError(f"{p}: prompt_mix keys must be among {PROMPT_KINDS} with a positive sum")
     return cfg
-
-
-# ------------------------------------------------------------------------------------------------ data
-@dataclass
-class InstanceBank:
-    """Images (N, H, W, 3) uint8, instance labels (N, H, W) int32 (0 = none) and per-image instance ids."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    ids: list[list[int]]
-    categories: list[str]
-
-    @property
-    def n_instances(self) -> int:
-        return sum(len(i) for i in self.ids)
-
-
-def dataset_spec(data: str) -> str:
-    return f"earthreason:{ensure_default(progress=False)}" if data == "synthearth" else data
-
-
-def load_bank(data: str, split: str, min_area: int, limit: int | None = None) -> InstanceBank:
-    """Every distinct image of ``split`` with its ground-truth mask's components as instances."""
-    ds = load_dataset(dataset_spec(data), split, verify=False)
-    seen: dict[str, Any] = {}
-    for s in ds:
-        seen.setdefault(str(s.image_path), s)
-    samples = list(seen.values())[:limit]
-    images, labels, ids, cats = [], [], [], []
-    for s in samples:
-        mask = s.load_mask().astype(np.uint8)
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        keep = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_area]
-        if not keep:
-            continue
-        images.append(s.load_image())
-        labels.append(lab.astype(np.int32))
-        ids.append(keep)
-        cats.append(str((s.extra or {}).get("category", "")))
-    if not images:
-        raise TrainConfigError(f"{data} ({split}): no instances of at least {min_area} px")
-    return InstanceBank(np.stack(images), np.stack(labels), ids, cats)
-
-
-def _augment(rng: np.random.Generator, image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k = int(rng.integers(4))
-    image, labels = np.rot90(image, k), np.rot90(labels, k)
-    if rng.random() < 0.5:
-        image, labels = image[:, ::-1], labels[:, ::-1]
-    return np.ascontiguousarray(image), np.ascontiguousarray(labels)
 
 
 # ------------------------------------------------------------------------------------------- the model
@@ -187,7 +139,8 @@ def decode_all_tokens(model: torch.nn.Module, embed: torch.Tensor, high_res: Seq
 
 def mask_losses(logits: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sigmoid focal (alpha 0.25, gamma 2) and dice losses (N, K) of logits (N, K, H, W) against gt
-    (N, H, W) in {0, 1}, and the IoU (N, K) of the thresholded masks (no gradient)."""
+    (N, H, W) in [0, 1] (hard, or soft when area-averaged), and the IoU (N, K) of the thresholded masks
+    against ``gt > 0.5`` (no gradient)."""
     g = gt[:, None].expand_as(logits)
     p = torch.sigmoid(logits)
     ce = F.binary_cross_entropy_with_logits(logits, g, reduction="none")
@@ -195,9 +148,9 @@ def mask_losses(logits: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, t
     focal = (ce * (1 - pt) ** 2 * (0.25 * g + 0.75 * (1 - g))).mean((2, 3))
     dice = 1 - (2 * (p * g).sum((2, 3)) + 1) / (p.sum((2, 3)) + g.sum((2, 3)) + 1)
     with torch.no_grad():
-        hard = logits > 0
-        inter = (hard & (g > 0)).sum((2, 3)).float()
-        union = (hard | (g > 0)).sum((2, 3)).float()
+        hard, target = logits > 0, g > 0.5
+        inter = (hard & target).sum((2, 3)).float()
+        union = (hard | target).sum((2, 3)).float()
         iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
     return focal, dice, iou
 
@@ -212,25 +165,6 @@ def _lr(cfg: TrainConfig, step: int, minutes: float) -> float:
     if cfg.max_minutes:
         t = max(t, minutes / cfg.max_minutes)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
-def _rows(cfg: TrainConfig, rng: np.random.Generator, bank: InstanceBank, transforms: Any, size: int):
-    """One step's batch: normalized images (B, 3, S, S), and per prompt row (image index, coords, labels,
-    kind, gt mask (H, W) bool)."""
-    kinds, weights = zip(*cfg.prompt_mix.items(), strict=True)
-    probs = np.asarray(weights, float) / sum(weights)
-    picks = rng.choice(len(bank.ids), size=cfg.images_per_step, replace=False)
-    images, rows = [], []
-    for b, i in enumerate(picks):
-        image, labels = _augment(rng, bank.images[i], bank.labels[i])
-        images.append(image)
-        scale = size / max(image.shape[:2])
-        for inst in rng.choice(bank.ids[i], size=cfg.prompts_per_image):
-            gt = labels == inst
-            kind = str(rng.choice(kinds, p=probs))
-            coords, labs = sample_prompt(rng, gt, kind, cfg.box_noise, cfg.box_noise_max)
-            rows.append((b, coords * scale, labs, kind, gt))
-    return transforms.forward_batch(images), rows
 
 
 def blank_features(model: torch.nn.Module, b: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -256,7 +190,10 @@ def train_step(model, opt, cfg: TrainConfig, batch: torch.Tensor, rows: list, bl
         labels = torch.as_tensor(np.stack([rows[r][2] for r in idx]), dtype=torch.int32)
         gt = torch.as_tensor(np.stack([rows[r][4] for r in idx]), dtype=torch.float32)
         low, iou_pred = decode_all_tokens(model, embed[b], [f[b] for f in high_res], coords, labels)
-        logits = F.interpolate(low, tuple(gt.shape[1:]), mode="bilinear", align_corners=False)
+        if cfg.loss_resolution == "low":  # the ground truth area-averaged to the low-res grid (soft targets)
+            logits, gt = low, F.adaptive_avg_pool2d(gt[:, None], tuple(low.shape[-2:]))[:, 0]
+        else:
+            logits = F.interpolate(low, tuple(gt.shape[1:]), mode="bilinear", align_corners=False)
         focal, dice, iou = mask_losses(logits, gt)
         per = cfg.loss_focal * focal + cfg.loss_dice * dice  # (n, 4)
         best = per[:, 1:].argmin(1)
@@ -278,29 +215,34 @@ def train_step(model, opt, cfg: TrainConfig, batch: torch.Tensor, rows: list, bl
     return out
 
 
-def validate(model: torch.nn.Module, bank: InstanceBank) -> float:
-    """gIoU of the released path (``SAM2ImagePredictor.predict``, ``multimask_output=False``) with oracle
-    box + 2 positive points per component, OR-united, on ``bank``'s images (the training-curve figure)."""
+def validate(model: torch.nn.Module, bank: InstanceBank) -> dict[str, float]:
+    """gIoU of the released path (``SAM2ImagePredictor.predict``, ``multimask_output=False``) on ``bank``'s
+    images with oracle box + 2 positive points per component, OR-united (``gIoU``), and with the same prompts
+    reflected through the image centre (``reflected_gIoU``: a prompt-blind model scores the same)."""
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
     was = model.training
     model.eval()
     pred = SAM2ImagePredictor(model)
     pred._bb_feat_sizes = feature_sizes(model)
-    ious = []
+    ious: dict[str, list[float]] = {"gIoU": [], "reflected_gIoU": []}
     with torch.inference_mode():
         for image, labels in zip(bank.images, bank.labels, strict=True):
             gt = labels > 0
             pred.set_image(image)
-            union = np.zeros(gt.shape, bool)
-            for inst in mask_to_instances(gt, "bbox+2pos", "components"):
-                m, _, _ = pred.predict(point_coords=np.asarray(inst.positive, np.float32),
-                                       point_labels=np.ones(len(inst.positive), np.int32),
-                                       box=np.asarray(inst.box, np.float32), multimask_output=False)
-                union |= m[0] > 0
-            ious.append((union & gt).sum() / max(1, (union | gt).sum()))
+            far = np.array(gt.shape[::-1], np.float32) - 1  # (W - 1, H - 1)
+            for key, flip in (("gIoU", False), ("reflected_gIoU", True)):
+                union = np.zeros(gt.shape, bool)
+                for inst in mask_to_instances(gt, "bbox+2pos", "components"):
+                    pts, box = np.asarray(inst.positive, np.float32), np.asarray(inst.box, np.float32)
+                    if flip:
+                        pts, box = far - pts, np.concatenate([far - box[2:], far - box[:2]])
+                    m, _, _ = pred.predict(point_coords=pts, point_labels=np.ones(len(pts), np.int32), box=box,
+                                           multimask_output=False)
+                    union |= m[0] > 0
+                ious[key].append((union & gt).sum() / max(1, (union | gt).sum()))
     model.train(was)
-    return float(np.mean(ious))
+    return {k: float(np.mean(v)) for k, v in ious.items()}
 
 
 def _save(path: Path, obj: dict) -> None:
@@ -325,7 +267,7 @@ def peak_rss_mb() -> float:
 def _recipe(d: dict) -> dict:
     """The keys a resumed run must share with its state (``steps``, ``max_minutes`` and ``threads`` may
     change; a state written before ``prompt_warmup`` existed had none)."""
-    d = {"prompt_warmup": 0, **d}
+    d = {"prompt_warmup": 0, "loss_resolution": "image", **d}
     return {k: v for k, v in d.items() if k not in ("steps", "max_minutes", "threads")}
 
 
@@ -371,7 +313,7 @@ def train_sam2(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict
             break
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step, (seconds + time.perf_counter() - t0) / 60)
-        batch, rows = _rows(cfg, rng, bank, transforms, size)
+        batch, rows = step_batch(cfg, rng, bank, transforms, size)
         rec = train_step(model, opt, cfg, batch, rows, blank=step < cfg.prompt_warmup)
         step += 1
         rec.update(step=step, lr=opt.param_groups[0]["lr"], t=round(seconds + time.perf_counter() - t0, 1))
@@ -379,15 +321,17 @@ def train_sam2(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict
         bar.update(1)
         bar.set_postfix(loss=f"{rec['loss']:.3f}", iou=f"{rec['iou0']:.3f}")
         if val is not None and (step % cfg.val_every == 0 or step == cfg.steps):
-            curve["val"].append({"step": step, "gIoU": validate(model, val)})
-            bar.write(f"step {step}: val gIoU (oracle box+2pos, {len(val.ids)} images) {curve['val'][-1]['gIoU']:.4f}")
+            curve["val"].append({"step": step, **validate(model, val)})
+            v = curve["val"][-1]
+            bar.write(f"step {step}: val gIoU {v['gIoU']:.4f} (oracle box+2pos, {len(val.ids)} images), reflected "
+                      f"prompts {v['reflected_gIoU']:.4f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             _save(state_path, state())
         if cfg.max_minutes and (seconds + time.perf_counter() - t0) / 60 >= cfg.max_minutes:
             _save(state_path, state())
     bar.close()
     if val is not None and step > 0 and (not curve["val"] or curve["val"][-1]["step"] != step):
-        curve["val"].append({"step": step, "gIoU": validate(model, val)})  # the final weights' figure
+        curve["val"].append({"step": step, **validate(model, val)})  # the final weights' figure
         _save(state_path, state())
     model.eval()
     export = out / SHIPPED_SAM2[cfg.model][1]
