@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                                               "peak_rss_mb")}, indent=1))
     if bars:
         print(json.dumps({"oracle": {k: v["gIoU"] for k, v in bars["oracle"].items()},
-                          "fixed_box": bars["fixed_box"]["gIoU"],
+                          "reflected": bars["reflected"]["gIoU"], "fixed_box": bars["fixed_box"]["gIoU"],
                           "margin_curve": [(p["margin"], p["gIoU"]) for p in bars["margin_curve"]]}, indent=1))
     if args.ship:
         if result["export_mb"] > SHIP_LIMIT_MB:
