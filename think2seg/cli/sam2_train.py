@@ -25,7 +25,8 @@ from think2seg.core.errors import CLIError, config_file
 from think2seg.evaluation.executor_bars import executor_bars
 from think2seg.reports.sam2_training import REPORT, write_training_report
 from think2seg.segmenters.checkpoints import MINI_DIR
-from think2seg.segmenters.sam2_train import dataset_spec, load_train_config, train_sam2
+from think2seg.segmenters.sam2_data import dataset_spec
+from think2seg.segmenters.sam2_train import load_train_config, train_sam2
 
 SHIP_LIMIT_MB = 20.0
 

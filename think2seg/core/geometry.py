@@ -62,6 +62,23 @@ def prompts_to_native(
     return scale_prompts(instances, model_size, (native_hw[1], native_hw[0]))
 
 
+def reflect_prompts(instances: Sequence[Instance], size: int | Sequence[int]) -> list[Instance]:
+    """The prompts reflected through the centre of a ``size=(W, H)`` image, inclusive pixels:
+    ``x -> W - 1 - x``, ``y -> H - 1 - y`` (boxes keep ``x1 <= x2``, ``y1 <= y2``).
+
+    >>> reflect_prompts([Instance(box=(0, 0, 9, 19), positive=((2, 3),))], 64)[0].to_json()
+    {'bbox_2d': [54, 44, 63, 63], 'positive_points': [[61, 60]]}
+    """
+    w, h = as_size(size)
+    flip = lambda pts: tuple((w - 1 - x, h - 1 - y) for x, y in pts)  # noqa: E731
+    out = []
+    for inst in instances:
+        box = None if inst.box is None else (w - 1 - inst.box[2], h - 1 - inst.box[3], w - 1 - inst.box[0],
+                                             h - 1 - inst.box[1])
+        out.append(Instance(box=box, positive=flip(inst.positive), negative=flip(inst.negative)))
+    return out
+
+
 def clip_box(box: Sequence[float], w: int, h: int) -> tuple[int, int, int, int] | None:
     """Sorted, rounded, clipped inclusive pixel box ``(x1, y1, x2, y2)`` of a (W=w, H=h) image; None when
     it misses the image."""

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from think2seg.core.geometry import clip_box
+from think2seg.core.geometry import clip_box, reflect_prompts
 from think2seg.core.styles import format_answer
 from think2seg.core.types import Instance, Sample
 from think2seg.data import load_dataset
@@ -69,8 +69,8 @@ class LooseBoxOracle:
 
 
 class ReflectedOracle:
-    """The oracle's prompts (``bbox+2pos``, one instance per component) reflected through the image centre:
-    ``x -> W - 1 - x`` and ``y -> H - 1 - y`` in model space (inclusive pixels)."""
+    """The oracle's prompts (``bbox+2pos``, one instance per component) reflected through the image centre
+    (:func:`~think2seg.core.geometry.reflect_prompts`, model space)."""
 
     def __init__(self, image_size: int | Sequence[int]):
         self.oracle = OraclePrompter(mode="components", style="bbox+2pos", image_size=image_size)
@@ -78,13 +78,7 @@ class ReflectedOracle:
         self.name = "oracle:reflected"
 
     def prompts(self, sample: Sample) -> list[Instance]:
-        w, h = self.image_size
-        out = []
-        for inst in self.oracle.prompts(sample):
-            x1, y1, x2, y2 = inst.box
-            out.append(Instance(box=(w - 1 - x2, h - 1 - y2, w - 1 - x1, h - 1 - y1),
-                                positive=tuple((w - 1 - x, h - 1 - y) for x, y in inst.positive)))
-        return out
+        return reflect_prompts(self.oracle.prompts(sample), self.image_size)
 
     def generate(self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0,
                  seed: int = 0) -> list[list[str]]:
@@ -115,9 +109,9 @@ def executor_bars(segmenter: Any, out: str | Path, *, data: str = "synthearth", 
     seg = resolve_segmenter(segmenter)
     if hasattr(seg, "cache_size"):  # every row reuses one encoder pass per image
         seg.cache_size = max(seg.cache_size, (limit or 1000) + 8)
-    common = dict(data=data, split=split, segmenter=segmenter_name(segmenter), protocol="authors", limit=limit,
-                  image_size=size)
-    res: dict[str, Any] = {"segmenter": segmenter_name(segmenter), "data": data, "split": split, "image_size": size}
+    name = segmenter_name(segmenter)
+    common = dict(data=data, split=split, segmenter=name, protocol="authors", limit=limit, image_size=size)
+    res: dict[str, Any] = {"segmenter": name, "data": data, "split": split, "image_size": size}
     if "oracle" in rows:
         res["oracle"] = {
             style: _row(evaluate(EvalConfig(out=str(out / f"oracle-{style}"), prompter=f"oracle?image_size={size}",

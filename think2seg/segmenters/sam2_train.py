@@ -38,9 +38,10 @@ import yaml
 from tqdm.auto import tqdm
 
 from think2seg.core.errors import UserError
+from think2seg.core.geometry import reflect_prompts
 from think2seg.core.mask_to_prompts import mask_to_instances
 from think2seg.segmenters.sam2 import build_sam2_model, feature_sizes
-from think2seg.segmenters.sam2_data import InstanceBank, dataset_spec, load_bank, step_batch  # noqa: F401
+from think2seg.segmenters.sam2_data import InstanceBank, load_bank, step_batch
 from think2seg.segmenters.sam2_prompts import PROMPT_KINDS
 from think2seg.segmenters.spec import SHIPPED_SAM2
 
@@ -230,15 +231,13 @@ def validate(model: torch.nn.Module, bank: InstanceBank) -> dict[str, float]:
         for image, labels in zip(bank.images, bank.labels, strict=True):
             gt = labels > 0
             pred.set_image(image)
-            far = np.array(gt.shape[::-1], np.float32) - 1  # (W - 1, H - 1)
-            for key, flip in (("gIoU", False), ("reflected_gIoU", True)):
+            oracle = mask_to_instances(gt, "bbox+2pos", "components")
+            for key, prompts in (("gIoU", oracle), ("reflected_gIoU", reflect_prompts(oracle, gt.shape[::-1]))):
                 union = np.zeros(gt.shape, bool)
-                for inst in mask_to_instances(gt, "bbox+2pos", "components"):
-                    pts, box = np.asarray(inst.positive, np.float32), np.asarray(inst.box, np.float32)
-                    if flip:
-                        pts, box = far - pts, np.concatenate([far - box[2:], far - box[:2]])
-                    m, _, _ = pred.predict(point_coords=pts, point_labels=np.ones(len(pts), np.int32), box=box,
-                                           multimask_output=False)
+                for inst in prompts:
+                    m, _, _ = pred.predict(point_coords=np.asarray(inst.positive, np.float32),
+                                           point_labels=np.ones(len(inst.positive), np.int32),
+                                           box=np.asarray(inst.box, np.float32), multimask_output=False)
                     union |= m[0] > 0
                 ious[key].append((union & gt).sum() / max(1, (union | gt).sum()))
     model.train(was)
