@@ -42,6 +42,7 @@ eval_question_kind = "implicit"
 reference_question_kind = "explicit"  # the starting model on questions that name the category (None: skip)
 eval_limit = 60
 n_examples = 4
+gallery_n = 4  # the before/after gallery: the questions GRPO helped most and hurt most (each)
 score_checkpoints = True  # think2seg eval --checkpoints on every run trained here (eval_split, eval_limit)
 
 # %%
@@ -125,3 +126,13 @@ diag
 
 # %%
 example_completions(runs, n=n_examples)
+
+# %% [markdown]
+# The same questions before and after GRPO, in the viewer's panels (prompts drawn on the image, the mask, the
+# reasoning): the `gallery_n` samples each policy improved most and the `gallery_n` it made worse. One
+# self-contained HTML page per policy under `reports/figures/`.
+
+# %%
+from think2seg.reports.viewer.gallery import before_after_gallery
+
+before_after_gallery(runs, f"{reports_dir}/figures", config, n=gallery_n)

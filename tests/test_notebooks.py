@@ -75,7 +75,11 @@ def test_smoke_01_to_03(smoke_run):
                 "after GRPO (think2seg), questions of other images"):
         assert row in table
     diag = (reports / "tables" / "03_answer_diagnostics_smoke.md").read_text()
-    assert "top answer share" in diag and "box area" in diag
+    assert all(c in diag for c in ("top answer share", "box area", "box IoU", "points on target"))
+    page = (reports / "figures" / "03_gallery_smoke_think2seg.html").read_text()
+    panels = page.count('<section class="panel">')
+    assert 1 <= panels <= 2 * SMOKE["03_grpo_training"].get("gallery_n", 4)
+    assert page.count('<div class="run">') == 2 * panels and "before (tiny)" in page and "after GRPO (think2seg)" in page
 
 
 @pytest.mark.notebooks

@@ -413,3 +413,85 @@ def test_think_warmup_box_readout_trains_the_value_path():
     stats = think_warmup(model, proc, ex, cfg)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert np.isfinite(stats["loss"]) and any("layers.0.self_attn.v_proj" in k for k in changed)
+
+
+# the zero-shot geometry rules of docs/warmstart.md: mask rectangles (y1, y2, x1, x2) and the box's long axis
+ZEROSHOT_CASES = [
+    # one wide rectangle: box grown by 5-25 % of each side, points at 1/3 and 2/3 of the width, on the mask
+    ([(10, 20, 10, 40)], "wide"),
+    # one tall rectangle: points along the height
+    ([(5, 45, 20, 26)], "tall"),
+    # two instances far apart: ONE box over both, and its centre-line points fall between them
+    ([(2, 10, 2, 10), (2, 10, 40, 50)], "wide"),
+    # a ring (a sports track): the centre-line points fall in its hole
+    ([(10, 40, 10, 40)], "ring"),
+]
+
+
+@pytest.mark.parametrize("rects,shape", ZEROSHOT_CASES)
+def test_zeroshot_geometry_follows_the_documented_rules(rects, shape):
+    from think2seg.warmstart.targets import ZEROSHOT_JITTER, ZEROSHOT_MARGIN, target_instances
+
+    m = np.zeros((56, 56), bool)
+    for y1, y2, x1, x2 in rects:
+        m[y1:y2, x1:x2] = True
+    if shape == "ring":
+        m[15:35, 15:35] = False
+    ys, xs = np.nonzero(m)
+    tight = (xs.min(), ys.min(), xs.max(), ys.max())
+    w, h = tight[2] - tight[0] + 1, tight[3] - tight[1] + 1
+    lo, hi = ZEROSHOT_MARGIN - ZEROSHOT_JITTER, ZEROSHOT_MARGIN + ZEROSHOT_JITTER
+    boxes = []
+    for seed in range(20):
+        (inst,) = target_instances(m, "zeroshot", np.random.default_rng(seed))
+        x1, y1, x2, y2 = inst.box
+        boxes.append(inst.box)
+        # each side moved out by lo..hi of the extent (+-1 px rounding), unless the image edge clips it
+        for got, edge, ext, sign, limit in ((x1, tight[0], w, -1, 0), (y1, tight[1], h, -1, 0),
+                                            (x2, tight[2], w, 1, 55), (y2, tight[3], h, 1, 55)):
+            if got != limit:
+                assert lo * ext - 1 <= sign * (got - edge) <= hi * ext + 1
+        (px1, py1), (px2, py2) = inst.positive
+        along_x = x2 - x1 >= y2 - y1  # the points lie on the centre line of the box's long axis
+        assert (py1 == py2 and px1 < px2) if along_x else (px1 == px2 and py1 < py2)
+        assert shape == "ring" or along_x == (shape == "wide")
+        if shape in ("wide", "tall") and len(rects) == 1:
+            assert m[py1, px1] and m[py2, px2]  # a plain rectangle: the points land on it
+        if len(rects) == 2 or shape == "ring":
+            assert not m[py1, px1] or not m[py2, px2]  # the rule is blind to the mask: a point misses
+    assert len(set(boxes)) > 5  # the jitter varies with the draw
+
+
+def test_tight_geometry_is_unchanged_and_bad_geometry_is_named():
+    from think2seg.warmstart import load_config
+    from think2seg.warmstart.targets import target_instances
+
+    m = np.zeros((56, 56), bool)
+    m[5:15, 30:50] = True
+    assert target_instances(m) == target_instances(m, "tight", np.random.default_rng(3))
+    assert target_instances(np.zeros((56, 56), bool), "zeroshot") == []
+    with pytest.raises(ValueError, match="loose"):
+        target_instances(m, "loose")
+    with pytest.raises(ValueError, match="geometry must be one of"):
+        load_config(None, {"geometry": "loose"})
+    with pytest.raises(ValueError, match="sft_implicit_fraction"):
+        load_config(None, {"sft_implicit_fraction": 1.5})
+
+
+def test_implicit_questions_name_their_own_category_and_geometry_leaves_the_scenes_alone():
+    from think2seg.data.questions import IMPLICIT
+    from think2seg.warmstart import WarmstartConfig
+    from think2seg.warmstart.scenes import scene_examples
+
+    base = dict(sft_scenes=120, sft_per_scene=2, image_size=56, data_size=128, sft_blind_fraction=0.0, empty_fraction=0.0)
+    ex = list(scene_examples(WarmstartConfig(**base, sft_implicit_fraction=0.5, geometry="zeroshot")))
+    implicit = [p for p in ex if p.sample.extra["kind"] == "implicit"]
+    assert 0.35 < len(implicit) / len(ex) < 0.65
+    assert all(p.sample.question in IMPLICIT[p.sample.extra["category"]] for p in implicit)
+    assert all(p.mask.any() for p in ex)  # empty_fraction 0: the warm start never sees []
+    tight = list(scene_examples(WarmstartConfig(**base, sft_implicit_fraction=0.5)))
+    assert [p.sample.question for p in tight] == [p.sample.question for p in ex]  # same scenes and questions
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(tight, ex, strict=True))
+    parsed = [parse_completion(p.target, style="bbox+2pos", image_size=56) for p in ex]
+    assert all(r.format_ok and len(r.instances) == 1 for r in parsed)
+    assert sum(a.target != b.target for a, b in zip(tight, ex, strict=True)) > 0.9 * len(ex)

@@ -216,3 +216,18 @@ def test_gallery_command_writes_a_self_contained_page(runs, tmp_path):
     page = out.read_text()
     assert page.count('<section class="panel">') == len(state) < 10 and "ΔIoU" not in page
     assert main(["gallery", str(runs["oracle"]), "--sort", "delta", "--out", str(out)]) == 2
+
+
+def test_before_after_gallery_pairs_the_start_with_each_policy(runs, tmp_path):
+    from think2seg.reports.viewer.gallery import before_after_gallery
+
+    labelled = {"before (tiny)": runs["fixed"], "after GRPO (think2seg)": runs["oracle"],
+                "after GRPO (think2seg), questions of other images": runs["fixed"],  # a control row: no page
+                "after GRPO (seg zero)": runs["oracle"]}
+    pages = before_after_gallery(labelled, tmp_path, "cpu_demo", n=2)
+    assert [p.name for p in pages] == ["03_gallery_cpu_demo_think2seg.html", "03_gallery_cpu_demo_seg_zero.html"]
+    page = pages[0].read_text()
+    assert page.count('<section class="panel">') == 4 and page.count('<div class="run">') == 8
+    assert "before (tiny)" in page and "after GRPO (think2seg)" in page and "ΔIoU" in page
+    with pytest.raises(ValueError, match="before"):
+        before_after_gallery({"after GRPO (x)": runs["oracle"]}, tmp_path, "t")

@@ -44,7 +44,10 @@ def diagnose_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     - ``think names category``: share of samples whose ``<think>`` names the target's category, where the
       records carry one (``extra.category``, e.g. SynthEarth; NaN otherwise);
     - ``box area``: mean share of the image (the model's input space) covered by an answer's boxes, over
-      answers with a box (NaN if none): a policy that learnt "a bigger box always scores" drifts to 1.
+      answers with a box (NaN if none): a policy that learnt "a bigger box always scores" drifts to 1;
+    - ``box IoU``, ``points on target``: the means of the records' ``box_iou`` and ``points_on_target``
+      (:mod:`think2seg.core.prompt_geometry`; NaN where no record has one): how tight the boxes are and
+      how many positive points land on the target, whatever the segmenter made of them.
     """
 
     answers = [json.dumps(r.get("instances"), sort_keys=True) for r in records if r.get("produced", True)]
@@ -57,7 +60,14 @@ def diagnose_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         "top answer share": counts.most_common(1)[0][1] / len(answers) if answers else float("nan"),
         "think names category": float(np.mean(named)) if named else float("nan"),
         "box area": float(np.mean(areas)) if areas else float("nan"),
+        "box IoU": _mean_of(records, "box_iou"),
+        "points on target": _mean_of(records, "points_on_target"),
     }
+
+
+def _mean_of(records: Sequence[Mapping[str, Any]], key: str) -> float:
+    vals = [float(r[key]) for r in records if r.get(key) is not None]
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def box_area(record: Mapping[str, Any]) -> float | None:

@@ -21,6 +21,7 @@ from think2seg.core.geometry import resize_image, resize_mask, scale_prompts
 from think2seg.core.io import DataError
 from think2seg.core.metrics import DEFAULT_PROTOCOL, get_protocol, mask_stats, sample_iou, summarize
 from think2seg.core.parsing import parse_completion
+from think2seg.core.prompt_geometry import prompt_geometry
 from think2seg.core.records import encode_rle
 from think2seg.core.styles import DEFAULT_STYLE
 from think2seg.segmenters import DEFAULT_SEGMENTER, resolve_segmenter
@@ -52,7 +53,8 @@ def score_text(
 ) -> dict[str, Any]:
     """Parse one completion (model-space coordinates), segment ``image`` ((H, W, 3) uint8, any size) in the
     protocol's scoring space and compare with ``gt`` ((H, W) bool, same size as ``image``): the record
-    fields of the answer and of the masks, ``pred`` (the predicted mask, in the scoring space) included.
+    fields of the answer and of the masks, ``pred`` (the predicted mask, in the scoring space) included,
+    and the prompts' fit to ``gt`` in model space (:func:`think2seg.core.prompt_geometry.prompt_geometry`).
     ``segment_native``: segment at ``image``'s own size when the scoring space is larger (mask resized)."""
     protocol = get_protocol(protocol)
     parsed = parse_completion(text, style, model_size, policy=protocol.parse_policy)
@@ -81,6 +83,7 @@ def score_text(
         "pred_empty": not pred.any(),
         "produced": bool(parsed.instances),
         "model_size": list(model_size),  # the space of "instances"
+        **prompt_geometry(parsed.instances, resize_mask(gt, model_size)),  # box_iou, points_on_target
         "score_size": list(space),  # the space of intersection / union / pred_rle
         "seg_s": round(seg_s, 4),
     }

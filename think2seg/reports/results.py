@@ -135,8 +135,9 @@ def eval_curve(output_dir: str | Path):
 
 def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None = None):
     """Reward, IoU, format rate and completion length (training log); held-out gIoU, how often the
-    held-out ``<think>`` names the asked category, the answers' box area and share of distinct answers
-    (eval curve: :func:`diagnose_answers`) against step, one line per run."""
+    held-out ``<think>`` names the asked category, the answers' box area, share of distinct answers, box
+    IoU with the target and positive points on it (eval curve: :func:`diagnose_answers`) against step, one
+    line per run."""
     import matplotlib.pyplot as plt
 
     panels = [  # (source: training log or eval curve, column, title)
@@ -148,8 +149,10 @@ def plot_training(output_dirs: Mapping[str, str | Path], out: str | Path | None 
         ("eval", "think names category", "held-out: <think> names the asked category"),
         ("eval", "box area", "held-out: box area, % of the image"),
         ("eval", "distinct answers", "held-out: distinct answers, %"),
+        ("eval", "box IoU", "held-out: box IoU with the target's boxes, %"),
+        ("eval", "points on target", "held-out: positive points on the target, %"),
     ]
-    fig, axes = plt.subplots(2, 4, figsize=(17, 6.4))
+    fig, axes = plt.subplots(2, 5, figsize=(21, 6.4))
     axes = axes.ravel()
     for label, d in output_dirs.items():
         hist = training_history(d)

@@ -5,7 +5,7 @@ is evaluated with :func:`think2seg.evaluation.engine.evaluate` on ``eval_split``
 and one line per evaluation is appended to ``<output_dir>/eval_curve.jsonl``:
 ``{"step", "gIoU", "cIoU", "P@0.5", "format_ok_rate", "empty_true", "n", "seconds"}`` plus the
 question-dependence of the answers (:func:`think2seg.reports.results.diagnose_answers`: ``distinct answers``,
-``top answer share``, ``think names category``, ``box area``), so a curve shows whether a gain comes from answering
+``top answer share``, ``think names category``, ``box area``, ``box IoU``, ``points on target``), so a curve shows whether a gain comes from answering
 the question or from one box that scores everywhere. Each evaluation's records go to
 ``<output_dir>/evals/step-<N>/`` for the viewer.
 
@@ -135,14 +135,16 @@ class EvalCallback(TrainerCallback):
             **{
                 k: m[k] for k in ("gIoU", "cIoU", "P@0.5", "format_ok_rate", "empty_true", "empty_total", "n")
             },
-            **{k: diag[k] for k in ("distinct answers", "top answer share", "think names category", "box area")},
+            **{k: diag[k] for k in ("distinct answers", "top answer share", "think names category", "box area",
+                                    "box IoU", "points on target")},
         }
         with open(Path(args.output_dir) / "eval_curve.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         print(
             f"[eval step {row['step']}] gIoU={row['gIoU']:.4f} cIoU={row['cIoU']:.4f} "
             f"format={row['format_ok_rate']:.2f} top-answer={row['top answer share']:.2f} "
-            f"names-category={row['think names category']:.2f} box-area={row['box area']:.2f} n={row['n']} ({row['seconds']} s)",
+            f"names-category={row['think names category']:.2f} box-area={row['box area']:.2f} "
+            f"box-IoU={row['box IoU']:.2f} points-on-target={row['points on target']:.2f} n={row['n']} ({row['seconds']} s)",
             flush=True,
         )
 

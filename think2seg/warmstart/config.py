@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from think2seg.core.styles import DEFAULT_STYLE
+from think2seg.warmstart.targets import GEOMETRIES
 
 
 @dataclass
@@ -64,6 +65,8 @@ class WarmstartConfig:
     sft_scenes: int = 12000
     sft_per_scene: int = 2  # questions per scene: a random target category, then other present ones
     sft_blind_fraction: float = 0.3  # share of questions made category-blind (only <think> names the target)
+    sft_implicit_fraction: float = 0.0  # of the other questions, the share asked implicitly about the target itself
+    geometry: str = "tight"  # the answers' geometry: think2seg.warmstart.targets.GEOMETRIES
     empty_fraction: float = 0.03  # share of scenes whose last question asks for an absent category
     sft_steps: int = 1200
     sft_batch: int = 16
@@ -92,6 +95,10 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> WarmstartConfig:
             if k not in names:
                 raise ValueError(f"unknown warm-start option {k!r}")
             setattr(cfg, k, v)
+    if cfg.geometry not in GEOMETRIES:
+        raise ValueError(f"{path or 'warm-start options'}: geometry must be one of {GEOMETRIES}, not {cfg.geometry!r}")
+    if not 0 <= cfg.sft_blind_fraction <= 1 or not 0 <= cfg.sft_implicit_fraction <= 1:
+        raise ValueError(f"{path or 'warm-start options'}: sft_blind_fraction and sft_implicit_fraction must lie in [0, 1]")
     return cfg
 
 
@@ -105,6 +112,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sft-steps", type=int, dest="sft_steps")
     p.add_argument("--sft-scenes", type=int, dest="sft_scenes")
     p.add_argument("--sft-blind-fraction", type=float, dest="sft_blind_fraction")
+    p.add_argument("--sft-implicit-fraction", type=float, dest="sft_implicit_fraction")
+    p.add_argument("--geometry", help="SFT answer geometry: tight (oracle) or zeroshot (docs/warmstart.md)")
     p.add_argument("--threads", type=int)
     p.add_argument("--lm-warmup-steps", type=int, dest="lm_warmup_steps")
     p.add_argument("--think-warmup-steps", type=int, dest="think_warmup_steps")

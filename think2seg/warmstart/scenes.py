@@ -32,6 +32,7 @@ SFT_STREAM = 104729  # seed streams (any fixed, distinct numbers)
 LM_WARMUP_STREAM = 15485863
 WHITEN_STREAM = 32452843
 VISION_STREAM = 7919
+GEOMETRY_STREAM = 1299709
 
 
 @dataclass
@@ -83,16 +84,19 @@ def scene_examples(cfg: WarmstartConfig, *, stream: int = SFT_STREAM, start: int
                    count: int | None = None) -> Iterator[Prepared]:
     """SFT examples of scenes ``start .. start+count`` (default ``cfg.sft_scenes``) of ``stream``.
 
-    Per scene ``cfg.sft_per_scene`` explicit questions: a target category drawn uniformly, then other
-    present ones; with probability ``cfg.empty_fraction`` the last asks for an absent category (empty
-    target). ``cfg.sft_blind_fraction`` of the questions are made CATEGORY-BLIND: an implicit question
-    about an independently drawn category (``extra["kind"] = "blind"``), so only the ``<think>`` of the
-    target names what the answer grounds. No implicit question is ever paired with its own category:
-    that mapping is left to GRPO."""
+    Per scene ``cfg.sft_per_scene`` questions: a target category drawn uniformly, then other present
+    ones; with probability ``cfg.empty_fraction`` the last asks for an absent category (empty target).
+    ``cfg.sft_blind_fraction`` of the questions are made CATEGORY-BLIND: an implicit question about an
+    independently drawn category (``extra["kind"] = "blind"``), so only the ``<think>`` of the target
+    names what the answer grounds. Of the others, ``cfg.sft_implicit_fraction`` are implicit questions
+    about the target category itself (``"implicit"``: the language knowledge of a pretrained LVLM), the
+    rest explicit. The answers follow ``cfg.geometry`` (its jitter drawn from a stream of its own, so
+    the scenes and questions do not depend on it)."""
 
     n = cfg.sft_scenes if count is None else count
     for i in range(start, start + n):
         rng = np.random.default_rng([cfg.seed, stream, i])
+        geo_rng = np.random.default_rng([cfg.seed, stream, i, GEOMETRY_STREAM])
         target = CATEGORY_KEYS[int(rng.integers(len(CATEGORY_KEYS)))]
         sc = render_scene(rng, cfg.data_size, target=target)
         image = resize_image(sc.image, cfg.image_size)
@@ -109,11 +113,13 @@ def scene_examples(cfg: WarmstartConfig, *, stream: int = SFT_STREAM, start: int
             if cfg.sft_blind_fraction > 0 and rng.random() < cfg.sft_blind_fraction:
                 other = CATEGORY_KEYS[int(rng.integers(len(CATEGORY_KEYS)))]  # independent of the target c
                 question, kind = IMPLICIT[other][int(rng.integers(len(IMPLICIT[other])))], "blind"
+            elif cfg.sft_implicit_fraction > 0 and rng.random() < cfg.sft_implicit_fraction:
+                question, kind = IMPLICIT[c][int(rng.integers(len(IMPLICIT[c])))], "implicit"
             mask = resize_mask(sc.mask(c), cfg.image_size)
             sample = Sample(id=f"scene{stream}-{i}-{c}", image_id=f"scene{stream}-{i}", question=question,
                             image_path=Path(""), dataset="synthearth-scenes", split="warmstart",
                             gt_empty=not mask.any(), extra={"category": c, "kind": kind})
-            yield Prepared(sample, image, mask, target_text(category_name(c), mask), present)
+            yield Prepared(sample, image, mask, target_text(category_name(c), mask, cfg.geometry, geo_rng), present)
 
 
 def tokenizer_texts(cfg: WarmstartConfig, n_scenes: int = 300) -> list[str]:

@@ -2,6 +2,7 @@
 ``data:`` URIs, styles inline, no script and no external request), for readers without a kernel.
 
 >>> write_gallery(["runs/a", "runs/b"], "reports/gallery.html", worst=10, best=5, sort="delta")  # doctest: +SKIP
+>>> before_after_gallery(runs, "reports/figures", "cpu_demo", n=4)  # notebook 03's runs  # doctest: +SKIP
 
 Each sample is one ``<section class="panel">`` holding one ``<div class="run">`` per run.
 """
@@ -9,7 +10,8 @@ Each sample is one ``<section class="panel">`` holding one ``<div class="run">``
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -62,3 +64,21 @@ def write_gallery(run_dirs: Sequence[str | Path], out: str | Path, *, worst: int
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(gallery_html(state, ids, progress=progress), encoding="utf-8")
     return out
+
+
+def before_after_gallery(runs: Mapping[str, str | Path], out_dir: str | Path, tag: str, n: int = 4,
+                         progress: bool = False) -> list[Path]:
+    """One page per trained policy of :func:`think2seg.training.runs.before_after`'s ``runs``: the same
+    questions answered by the starting model (``"before (...)"``) and by the policy (``"after GRPO (...)"``),
+    the ``n`` samples the policy improved most and the ``n`` it made worse (``sort="delta"``), as
+    ``<out_dir>/03_gallery_<tag>_<policy>.html``. Control rows (labels with a comma) are left out."""
+    before = [k for k in runs if k.startswith("before (") and "," not in k]
+    after = [k for k in runs if k.startswith("after GRPO (") and "," not in k]
+    if not before or not after:
+        raise ValueError(f"before_after_gallery: needs a 'before (...)' and an 'after GRPO (...)' run, got {list(runs)}")
+    pages = []
+    for label in after:
+        name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", label.removeprefix("after GRPO (").rstrip(")"))
+        pages.append(write_gallery([runs[before[0]], runs[label]], Path(out_dir) / f"03_gallery_{tag}_{name}.html",
+                                   worst=n, best=n, sort="delta", labels=[before[0], label], progress=progress))
+    return pages
