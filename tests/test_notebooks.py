@@ -128,6 +128,7 @@ def test_smoke_05_tables(smoke_run):
     t4 = pd.read_csv(reports / "tables" / "05_table4_lvlm_prompter.csv", index_col=0)
     assert list(t4.index) == list(p["lvlm_prompters"])
     assert t4.loc["Qwen2.5-VL-3B", "status"].startswith("needs weights")
+    assert t4.loc["Qwen2.5-VL-3B", "params (M)"] == pytest.approx(3754.6, abs=0.1)  # the released 3B: 3.75 B
     assert t4.loc["tiny Qwen2.5-VL warm start", "val n"] == p["limit"]
 
     t5 = pd.read_csv(reports / "tables" / "05_table5_sam2_size.csv", index_col=0)

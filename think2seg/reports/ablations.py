@@ -45,6 +45,7 @@ from think2seg.evaluation.engine import evaluate_many
 from think2seg.evaluation.spread import spread_columns
 from think2seg.evaluation.stability import perturb_run, tolerance
 from think2seg.prompters import build_prompter
+from think2seg.prompters.catalog import checkpoint_for, count_parameters
 from think2seg.reports.benchmarks import resolve_data, sampled_metrics, slug
 from think2seg.reports.published import TABLE4, TABLE5, TABLE5_PARAMS_M, TABLE6
 from think2seg.reports.table_spec import TableSpec
@@ -79,7 +80,8 @@ def table4(
     **options: Any,
 ):
     """The LVLM prompter: gIoU, cIoU per split for each prompter that exists; the others (spec None or
-    weights not found) are listed with ``status`` saying what they need."""
+    weights not found) are listed with ``status`` saying what they need, and with their parameter counts
+    when the spec names a checkpoint of :data:`think2seg.prompters.catalog.CHECKPOINTS`."""
     s = TableSpec.of(spec, **options)
     data, splits, protocol, segmenter = s.data, s.splits, s.protocol, s.segmenter
     question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
@@ -90,6 +92,10 @@ def table4(
     for label, spec in prompters.items():
         if label not in runnable:
             rows[label] = {"status": missing_weights(spec) if spec else "needs weights: not given"}
+            if spec and (ckpt := checkpoint_for(spec)) is not None:
+                total, vision = count_parameters(ckpt)
+                rows[label].update({"params (M)": total / 1e6, "vision params (M)": vision / 1e6})
+                rows[label]["status"] += f"; parameters of {ckpt.name}'s architecture (meta device)"
     for split in splits:
         runs = evaluate_many(runnable, Path(runs_dir) / "table4" / split, data=data, split=split, segmenter=segmenter,
                              protocol=protocol, question_kind=question_kind, questions=questions, limit=limit)
