@@ -391,3 +391,15 @@ def test_cuda_bf16_batched_path_agrees_with_released(image):
     for f, r in zip(fast, released, strict=True):
         assert isinstance(f, np.ndarray) and f.dtype == bool and f.shape == (H, W)
         assert np.count_nonzero(f != r) <= 1e-2 * f.size
+
+
+def test_the_predictors_per_image_info_lines_stay_out_of_the_log(tiny, image, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    tiny.clear_cache()
+    tiny.segment(image, [[Instance(box=(10, 10, 40, 40))]])
+    assert tiny.stats["encoder_calls"] >= 1
+    assert not [r for r in caplog.records if "image embeddings" in r.getMessage()]
+    logging.getLogger().warning("other warnings still reach the log")
+    assert any("still reach" in r.getMessage() for r in caplog.records)

@@ -17,6 +17,7 @@ measured speed: ``docs/sam2.md``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,21 @@ class _Entry:
     features: dict[str, Any]
     hw: tuple[int, int]
     prep: ImagePrep | None = None  # made on the first single-row decode
+
+
+class QuietPredictorLog(logging.Filter):
+    """Drops the INFO lines sam2's image predictor writes to the ROOT logger on every ``set_image`` (three a
+    call: thousands in a training log); its warnings and errors pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or not record.pathname.endswith("sam2_image_predictor.py")
+
+
+def quiet_predictor_log() -> None:
+    """Install :class:`QuietPredictorLog` on the root logger (once)."""
+    root = logging.getLogger()
+    if not any(isinstance(f, QuietPredictorLog) for f in root.filters):
+        root.addFilter(QuietPredictorLog())
 
 
 def default_device() -> str:
@@ -227,6 +243,7 @@ class SAM2Segmenter(EncoderCache):
     # -- embedding ---------------------------------------------------------------------------------------
     def _encode(self, image: np.ndarray) -> _Entry:
         pred = self.predictor
+        quiet_predictor_log()
         with self._ctx():
             pred.set_image(image)
         return _Entry(pred._features, (int(image.shape[0]), int(image.shape[1])))
