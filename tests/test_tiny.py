@@ -495,3 +495,46 @@ def test_implicit_questions_name_their_own_category_and_geometry_leaves_the_scen
     parsed = [parse_completion(p.target, style="bbox+2pos", image_size=56) for p in ex]
     assert all(r.format_ok and len(r.instances) == 1 for r in parsed)
     assert sum(a.target != b.target for a, b in zip(tight, ex, strict=True)) > 0.9 * len(ex)
+
+
+ZEROSHOT_DIR = ASSET_DIR.parent / "tiny_zeroshot"
+
+
+def test_shipped_zeroshot_warm_start_reads_implicit_questions_prompts_loosely_and_never_answers_empty():
+    """Issue #23's stand-in for a zero-shot LVLM (docs/warmstart.md): on fresh scenes it names the category
+    an IMPLICIT question means, its boxes use the image, they are looser than the target's box (the
+    documented rules push every side out), and asked about an absent category it still answers something."""
+    from think2seg.warmstart import WarmstartConfig, evaluate
+    from think2seg.warmstart.report import ImageSample
+    from think2seg.warmstart.scenes import scene_examples
+    from think2seg.warmstart.targets import target_instances
+
+    def box_area(b):
+        return max(b[2] - b[0], 0) * max(b[3] - b[1], 0)
+
+    meta = read_meta(ZEROSHOT_DIR)
+    p = TinyPrompter(ZEROSHOT_DIR)
+    cfg = WarmstartConfig(sft_scenes=40, sft_per_scene=1, image_size=meta["image_size"], data_size=256,
+                          empty_fraction=0.0, sft_blind_fraction=0.0, sft_implicit_fraction=1.0, seed=123)
+    ex = [e for e in scene_examples(cfg) if e.mask.any()]
+    assert {e.sample.extra["kind"] for e in ex} == {"implicit"}
+    true = evaluate(p, ex, segment=False)
+    shuffled = evaluate(p, ex, shuffle_images=True, segment=False)
+    assert true["format_ok"] > 0.9 and true["think_category_acc"] > 0.9, true
+    assert true["box_iou"] > shuffled["box_iou"] + 0.06, (true, shuffled)
+
+    texts = [c[0] for c in p.generate([ImageSample(e.sample, e.image) for e in ex], n=1)]
+    ratios = []
+    for e, t in zip(ex, texts, strict=True):
+        r = parse_completion(t, image_size=meta["image_size"])
+        gt = target_instances(e.mask)
+        if r.usable and r.instances and len(gt) == 1:
+            ratios.append(box_area(r.instances[0].box) / box_area(gt[0].box))
+    assert len(ratios) >= 10 and np.median(ratios) > 1.2, ratios
+
+    empty_cfg = WarmstartConfig(sft_scenes=20, sft_per_scene=1, image_size=meta["image_size"], data_size=256,
+                                empty_fraction=1.0, sft_blind_fraction=0.0, sft_implicit_fraction=1.0, seed=7)
+    absent = [e for e in scene_examples(empty_cfg) if not e.mask.any()]
+    answers = [parse_completion(c[0], image_size=meta["image_size"])
+               for c in p.generate([ImageSample(e.sample, e.image) for e in absent], n=1)]
+    assert len(absent) == 20 and sum(bool(r.usable and r.instances) for r in answers) >= 18
