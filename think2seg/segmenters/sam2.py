@@ -113,6 +113,17 @@ def feature_sizes(model: torch.nn.Module) -> list[tuple[int, int]]:
     return [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
 
 
+def image_predictor(model: torch.nn.Module) -> Any:
+    """sam2's ``SAM2ImagePredictor`` over ``model``, with the feature sizes of its image size (mini
+    configs are not 1024 px) and :class:`QuietPredictorLog` installed."""
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    quiet_predictor_log()
+    pred = SAM2ImagePredictor(model)
+    pred._bb_feat_sizes = feature_sizes(model)
+    return pred
+
+
 def load_sam2_model(size: str, checkpoint: str | Path | None, device: str) -> torch.nn.Module:
     """Build SAM2 ``size`` (:func:`build_sam2_model`), load weights, freeze, eval, move to ``device``.
 
@@ -208,13 +219,9 @@ class SAM2Segmenter(EncoderCache):
     def predictor(self) -> Any:
         """The package's ``SAM2ImagePredictor`` over the frozen model (built on first use)."""
         if self._predictor is None:
-            from sam2.sam2_image_predictor import SAM2ImagePredictor
-
             with warnings.catch_warnings():  # sam2's transforms use torch.jit.script (deprecated)
                 warnings.simplefilter("ignore", FutureWarning)
-                model = load_sam2_model(self.size, self.checkpoint, str(self.device))
-                self._predictor = SAM2ImagePredictor(model)
-                self._predictor._bb_feat_sizes = feature_sizes(model)
+                self._predictor = image_predictor(load_sam2_model(self.size, self.checkpoint, str(self.device)))
             self._decoder = CachedDecoder.build(self._predictor)
         return self._predictor
 
@@ -243,7 +250,6 @@ class SAM2Segmenter(EncoderCache):
     # -- embedding ---------------------------------------------------------------------------------------
     def _encode(self, image: np.ndarray) -> _Entry:
         pred = self.predictor
-        quiet_predictor_log()
         with self._ctx():
             pred.set_image(image)
         return _Entry(pred._features, (int(image.shape[0]), int(image.shape[1])))

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from think2seg.core.errors import UserError
 from think2seg.core.geometry import reflect_prompts
 from think2seg.core.mask_to_prompts import mask_to_instances
-from think2seg.segmenters.sam2 import build_sam2_model, feature_sizes
+from think2seg.segmenters.sam2 import build_sam2_model, feature_sizes, image_predictor
 from think2seg.segmenters.sam2_data import InstanceBank, load_bank, step_batch
 from think2seg.segmenters.sam2_prompts import PROMPT_KINDS
 from think2seg.segmenters.spec import SHIPPED_SAM2
@@ -220,12 +220,9 @@ def validate(model: torch.nn.Module, bank: InstanceBank) -> dict[str, float]:
     """gIoU of the released path (``SAM2ImagePredictor.predict``, ``multimask_output=False``) on ``bank``'s
     images with oracle box + 2 positive points per component, OR-united (``gIoU``), and with the same prompts
     reflected through the image centre (``reflected_gIoU``: a prompt-blind model scores the same)."""
-    from sam2.sam2_image_predictor import SAM2ImagePredictor
-
     was = model.training
     model.eval()
-    pred = SAM2ImagePredictor(model)
-    pred._bb_feat_sizes = feature_sizes(model)
+    pred = image_predictor(model)
     ious: dict[str, list[float]] = {"gIoU": [], "reflected_gIoU": []}
     with torch.inference_mode():
         for image, labels in zip(bank.images, bank.labels, strict=True):
