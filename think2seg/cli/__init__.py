@@ -31,6 +31,7 @@ COMMANDS = [
     "train",
     "reproduce",
     "warmstart",  # rebuild the embedded tiny prompter
+    "headroom",  # ceilings of mask-only GRPO from a warm start
     "ship_policies",  # rebuild the shipped GRPO policies
     "sam2_train",  # train (and ship) a mini SAM2
 ]
