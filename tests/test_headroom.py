@@ -160,3 +160,12 @@ def test_headroom_rows_and_subsets_add_up(synth_root, tmp_path):
     assert rows["oracle"]["gIoU"] >= rows["oracle_whole"]["gIoU"] > rows["warm"]["gIoU"]
     assert rep["support"] == {"0": 0, "1": 2 * len(range(0, n, 3)), "2+": 0, "error": 0}
     assert json.loads((tmp_path / "hr" / "headroom.json").read_text())["rows"] == rows
+
+
+def test_rules_per_instance_gives_each_component_its_own_loose_box():
+    mask = _blobs((10, 20, 19, 29), (40, 30, 49, 39))
+    boxes = sorted(i.box for i in RulesOracle(64, per_instance=True).prompts(_sample(mask)))
+    assert len(boxes) == 2
+    for (x1, y1, x2, y2), (tx1, ty1, tx2, ty2) in zip(boxes, [(10, 20, 19, 29), (40, 30, 49, 39)], strict=True):
+        assert x1 < tx1 and y1 < ty1 and x2 > tx2 and y2 > ty2          # loose around its own component
+        assert x2 - x1 < 10 * (1 + 2 * (ZEROSHOT_MARGIN + ZEROSHOT_JITTER)) + 2

@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     rep = headroom(args.prompter, args.out, segmenter=args.segmenter, data=data, split=args.split,
                    question_kind=args.question_kind, limit=args.limit, support_every=args.support_every)
     print(f"{rep['n']} questions; subsets {json.dumps(rep['subset_sizes'])}")
-    print(f"{'row':<14}{'gIoU':>7}" + "".join(f"{s:>15}" for s in SUBSETS))
+    print(f"{'row':<20}{'gIoU':>7}" + "".join(f"{s:>15}" for s in SUBSETS))
     for row in ROWS:
         r = rep["rows"][row]
         cells = [r["by_components"][s]["gIoU"] for s in SUBSETS]
-        print(f"{row:<14}{r['gIoU']:7.1f}" + "".join(f"{'-' if g is None else f'{g:.1f}':>15}" for g in cells))
+        print(f"{row:<20}{r['gIoU']:7.1f}" + "".join(f"{'-' if g is None else f'{g:.1f}':>15}" for g in cells))
     print(f"sampled at T=1 ({rep['support_questions']} questions x {rep['support_n']}): {rep['support']}")
     return 0

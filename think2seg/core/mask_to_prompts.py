@@ -168,10 +168,17 @@ def mask_to_instances(
         return []
     if mode == "whole":
         return [region_instance(mask, mask, style, neg_margin)]
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return [region_instance(part, mask, style, neg_margin) for part in component_masks(mask, min_area, max_instances)]
+
+
+def component_masks(mask: np.ndarray, min_area: int = 32, max_instances: int | None = None) -> list[np.ndarray]:
+    """The instances of an (H, W) bool mask, each an (H, W) bool mask, largest first: its 8-connected
+    components, specks under ``min_area`` pixels dropped unless that would drop every component, at most
+    ``max_instances`` kept. An empty mask gives ``[]``."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.asarray(mask, bool).astype(np.uint8), connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     order = [int(i) + 1 for i in np.argsort(-areas, kind="stable")]
     kept = [i for i in order if stats[i, cv2.CC_STAT_AREA] >= min_area] or order[:1]
     if max_instances is not None:
         kept = kept[: max(int(max_instances), 1)]
-    return [region_instance(labels == i, mask, style, neg_margin) for i in kept]
+    return [labels == i for i in kept]

@@ -18,6 +18,8 @@ the prompter's):
     shared bias alone earns, with the warm start's perception;
   - ``rules``: the zero-shot rules (:func:`~think2seg.warmstart.targets.zeroshot_instance`) applied to the
     ground truth, ``[]`` for an absent target: perfect perception, the warm start's geometry;
+  - ``rules_per_instance``: the same rules applied to each connected component on its own: what a
+    zero-shot model that lists instances (instead of one box over all) would score with perfect perception;
   - ``oracle_whole``: one tight box over the whole target + two spread points (``oracle:whole``): the best
     ONE-instance answer;
   - ``oracle``: one instance per connected component (``oracle``): the executor's ceiling.
@@ -43,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from think2seg.core.geometry import as_size, clip_box, resize_mask
-from think2seg.core.mask_to_prompts import mask_to_instances
+from think2seg.core.mask_to_prompts import component_masks
 from think2seg.core.parsing import parse_completion
 from think2seg.core.records import read_records
 from think2seg.core.styles import format_answer
@@ -54,14 +56,14 @@ from think2seg.prompters import build_prompter
 from think2seg.segmenters import resolve_segmenter, segmenter_name
 from think2seg.warmstart.targets import ZEROSHOT_MARGIN, zeroshot_instance
 
-ROWS = ("warm", "unmargined", "rules", "oracle_whole", "oracle")
+ROWS = ("warm", "unmargined", "rules", "rules_per_instance", "oracle_whole", "oracle")
 SUBSETS = ("empty", "1 component", "2+ components")
 
 
 def component_count(mask: np.ndarray) -> int:
     """Connected components of an (H, W) bool mask by the oracle's rule (8-connected, specks < 32 px
     dropped unless that drops all): ``0`` for an empty mask."""
-    return len(mask_to_instances(mask, "bbox", "components", max_instances=None))
+    return len(component_masks(mask))
 
 
 def subset_of(count: int) -> str:
@@ -80,19 +82,23 @@ def unmargin_box(box: Sequence[float], size: Sequence[int], margin: float = ZERO
 
 class RulesOracle:
     """The zero-shot rules applied to the ground truth (model space ``image_size``); ``[]`` when absent.
-    The rules' jitter is drawn from ``seed`` and the sample id, so a rerun gives the same answers."""
+    ``per_instance``: to each component (the oracle's rule) instead of the whole mask. The rules' jitter is
+    drawn from ``seed`` and the sample id, so a rerun gives the same answers."""
 
-    def __init__(self, image_size: int | Sequence[int], seed: int = 0):
+    def __init__(self, image_size: int | Sequence[int], seed: int = 0, per_instance: bool = False):
         self.image_size = as_size(image_size)
         self.seed = seed
-        self.name = "oracle:zeroshot-rules"
+        self.per_instance = per_instance
+        self.name = "oracle:zeroshot-rules" + ("-per-instance" if per_instance else "")
 
     def prompts(self, sample: Sample) -> list[Instance]:
         mask = resize_mask(sample.load_mask(), self.image_size)
         if not mask.any():
             return []
-        key = [self.seed, *sample.id.encode()]
-        return [zeroshot_instance(mask, np.random.default_rng(key))]
+        rng = np.random.default_rng([self.seed, *sample.id.encode()])
+        if not self.per_instance:
+            return [zeroshot_instance(mask, rng)]
+        return [zeroshot_instance(part, rng) for part in component_masks(mask)]
 
     def generate(self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0,
                  seed: int = 0) -> list[list[str]]:
@@ -172,6 +178,7 @@ def headroom(prompter: str, out: str | Path, *, segmenter: Any = "sam2:mini-t", 
         "warm": lambda: (prompter, warm),
         "unmargined": lambda: ("unmargined", UnmarginedReplay(out / "warm", size)),
         "rules": lambda: ("oracle:zeroshot-rules", RulesOracle(size)),
+        "rules_per_instance": lambda: ("oracle:zeroshot-rules-per-instance", RulesOracle(size, per_instance=True)),
         "oracle_whole": lambda: (f"oracle:whole?image_size={size[0]}", None),
         "oracle": lambda: (f"oracle?image_size={size[0]}", None),
     }
