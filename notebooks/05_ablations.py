@@ -35,6 +35,7 @@ lvlm_prompters = {
     "Qwen2.5-VL-7B": "hf:/models/Qwen2.5-VL-7B-Instruct",
     "Qwen3-VL-2B": "hf:/models/Qwen3-VL-2B-Instruct",
     "Qwen3-VL-4B": "hf:/models/Qwen3-VL-4B-Instruct",
+    "Qwen3.5-0.8B": "hf:/models/Qwen3.5-0.8B",
     "Qwen3.5-27B": "hf:/models/Qwen3.5-27B",
     "tiny Qwen2.5-VL warm start": "tiny",
     "tiny Qwen2.5-VL + GRPO (think2seg)": "tiny-grpo",

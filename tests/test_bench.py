@@ -82,3 +82,27 @@ def test_bench_reward_errors_name_the_option(capsys, tmp_path, monkeypatch, argv
 def test_bench_without_subcommand_prints_help(capsys):
     assert main(["bench"]) == 1
     assert "bench reward" in capsys.readouterr().out
+
+
+def test_bench_encoder_times_the_full_size_tower_of_a_catalogued_checkpoint(capsys):
+    import json
+
+    from think2seg.prompters.catalog import CHECKPOINTS, count_parameters
+
+    assert main(["bench", "encoder", "--checkpoint", "Qwen3.5-0.8B", "--image-size", "64", "--repeats", "1",
+                 "--threads", "1"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # the tower built with random weights is the catalogued architecture's, parameter for parameter
+    assert row["vision_params_M"] == round(count_parameters(CHECKPOINTS["Qwen3.5-0.8B"])[1] / 1e6, 1)
+    assert row["patches"] == (64 // 16) ** 2 and row["image_tokens"] == row["patches"] // 4
+    assert row["encode_s"] > 0 and row["peak_rss_GiB"] > 0
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--checkpoint", "Qwen3.5-0.8B", "--image-size", "70"], "--image-size"),
+    (["--checkpoint", "Qwen3.5-0.8B", "--repeats", "0"], "--repeats"),
+])
+def test_bench_encoder_errors_name_the_option(capsys, argv, words):
+    assert main(["bench", "encoder", *argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1

@@ -15,6 +15,7 @@ MATCHES = [
     ("hf:/models/qwen2.5-vl-7b-instruct/?batch_size=2", "Qwen2.5-VL-7B-Instruct"),
     ("vllm:/data/Qwen3-VL-4B-Instruct?gpu_memory_utilization=0.8", "Qwen3-VL-4B-Instruct"),
     ("/ckpt/Qwen2.5-VL-3B-Instruct", "Qwen2.5-VL-3B-Instruct"),
+    ("hf:/models/Qwen3.5-0.8B", "Qwen3.5-0.8B"),
     ("hf:/models/Qwen3.5-27B", None),  # not catalogued: no count rather than a guessed one
     ("tiny", None),
 ]
@@ -32,6 +33,7 @@ SIZES = [
     ("Qwen2.5-VL-7B-Instruct", 8.29, 677),
     ("Qwen3-VL-2B-Instruct", 2.13, 407),
     ("Qwen3-VL-4B-Instruct", 4.44, 415),
+    ("Qwen3.5-0.8B", 0.85, 101),  # the card says 0.8B; transformers builds no multi-token-prediction head
 ]
 
 

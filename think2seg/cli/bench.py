@@ -1,9 +1,12 @@
 """``think2seg bench``: benchmarks. ``bench reward`` times the reward's mask path; ``bench parse`` measures
 how much the parse policy changes rewards and gIoU on a seeded mix of malformed answers
-(:mod:`think2seg.reports.malformed`).
+(:mod:`think2seg.reports.malformed`); ``bench encoder`` times a released prompter's vision tower at full
+size with random weights (:func:`think2seg.prompters.catalog.vision_tower`), for the Table 4 rows whose
+weights are not here.
 
     think2seg bench reward --segmenter sam2:small:random --group 16 --instances 2 --size 840
     think2seg bench reward --segmenter grabcut --size 256 --repeats 3
+    think2seg bench encoder --checkpoint Qwen2.5-VL-3B-Instruct --threads 2
 
 One synthetic image (``--size`` px square, one object per instance) and G = ``--group`` completions, each
 a prompt set of ``--instances`` instances (box + two positive points, jittered per completion, as the
@@ -41,6 +44,8 @@ from tqdm import tqdm
 from think2seg.cli.options import add_segmenter
 from think2seg.core.errors import CLIError
 from think2seg.core.types import Instance
+from think2seg.prompters.catalog import CHECKPOINTS, vision_inputs, vision_tower
+from think2seg.prompters.families import FAMILIES
 from think2seg.reports.malformed import malformed_mix, policy_effects
 from think2seg.segmenters import (
     CheckpointNotFoundError,
@@ -80,6 +85,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_segmenter(q, default="boxfill", what="boxfill (the mask = the union of the boxes) needs no weights; ")
     q.add_argument("--json", action="store_true", help="print the full result as JSON")
     q.set_defaults(func=run_parse)
+    e = sub.add_parser("encoder", help="a released prompter's vision tower at full size, random weights",
+                       description="Build the vision tower of a catalogued checkpoint (its real transformers class, "
+                       "random weights; the language model is not built), encode one square image --repeats times "
+                       "after an untimed first pass, and print one JSON line: parameters, build seconds, first and "
+                       "median encode seconds, patches and image tokens, this process's peak RSS and the load "
+                       "average. Run one checkpoint per process on an otherwise idle machine.")
+    e.add_argument("--checkpoint", required=True, choices=sorted(CHECKPOINTS), help="a catalogued checkpoint")
+    e.add_argument("--image-size", type=int, default=None,
+                   help="square image side in px (default: the family's model size, 840 or 832)")
+    e.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="(default: %(default)s)")
+    e.add_argument("--repeats", type=int, default=2, help="timed passes after the first (default: %(default)s)")
+    e.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    e.set_defaults(func=run_encoder)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
 
@@ -237,4 +255,43 @@ def _bench(args: argparse.Namespace, seg, is_sam: bool) -> int:
     print(f"speedup: {rel / our:.1f}", flush=True)
     if worst > tol:
         raise CLIError(f"released and cached paths disagree beyond --tolerance {tol:g}: {verdict}")
+    return 0
+
+
+def run_encoder(args: argparse.Namespace) -> int:
+    import resource
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.repeats < 1:
+        raise CLIError(f"--repeats must be at least 1, not {args.repeats}")
+    ckpt = CHECKPOINTS[args.checkpoint]
+    size = args.image_size or FAMILIES[ckpt.family].image_size
+    dtype = getattr(torch, args.dtype)
+    torch.manual_seed(0)
+    try:
+        pixels, grid = vision_inputs(ckpt, size, dtype)
+    except ValueError as e:
+        raise CLIError(f"--image-size: {e}") from None
+    t0 = time.perf_counter()
+    tower = vision_tower(ckpt, dtype)
+    build_s = time.perf_counter() - t0
+    times = []
+    with torch.inference_mode():
+        for _ in range(args.repeats + 1):
+            t0 = time.perf_counter()
+            tower(pixels, grid_thw=grid)
+            times.append(time.perf_counter() - t0)
+    merge = tower.config.spatial_merge_size
+    print(json.dumps({
+        "checkpoint": ckpt.name, "image_size": size, "dtype": args.dtype, "threads": torch.get_num_threads(),
+        "vision_params_M": round(sum(p.numel() for p in tower.parameters()) / 1e6, 1),
+        "patches": int(pixels.shape[0]), "image_tokens": int(pixels.shape[0]) // merge ** 2,
+        "build_s": round(build_s, 2), "first_encode_s": round(times[0], 3),
+        "encode_s": round(statistics.median(times[1:]), 3), "repeats": args.repeats,
+        "peak_rss_GiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }), flush=True)
     return 0

@@ -7,6 +7,9 @@ Table 4 can give the parameter count of a model that is not on this machine.
     ('Qwen3-VL-2B-Instruct', 'qwen3-vl')
     >>> count_parameters(ckpt)                 # (total, vision tower); meta device: no memory, no download
     (2127532032, 406957056)
+    >>> tower = vision_tower(ckpt)             # the real vision class at full size, random weights  # doctest: +SKIP
+    >>> pixels, grid = vision_inputs(ckpt, 832)                                                     # doctest: +SKIP
+    >>> tower(pixels, grid_thw=grid)           # one 832 px image: 52 x 52 = 2,704 patches           # doctest: +SKIP
 
 The values are those of each checkpoint's ``config.json`` on the hub. That file cannot be read offline
 here; where its values came from is said in docs/models.md. Everything not listed keeps transformers'
@@ -57,6 +60,14 @@ CHECKPOINTS: dict[str, Checkpoint] = {
                    dict(hidden_size=2560, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
                         head_dim=128, intermediate_size=9728, vocab_size=151936),
                    dict(_QWEN3_VISION, out_hidden_size=2560)),
+        Checkpoint("Qwen3.5-0.8B", "qwen3.5", "qwen3_5",
+                   dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=8, num_key_value_heads=2,
+                        head_dim=256, intermediate_size=3584, vocab_size=248320, full_attention_interval=4,
+                        linear_num_key_heads=16, linear_num_value_heads=16, linear_key_head_dim=128,
+                        linear_value_head_dim=128, linear_conv_kernel_dim=4),
+                   dict(depth=12, hidden_size=768, intermediate_size=3072, num_heads=12, patch_size=16,
+                        spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=2304,
+                        deepstack_visual_indexes=[], out_hidden_size=1024)),
     )
 }
 
@@ -82,9 +93,43 @@ def count_parameters(ckpt: Checkpoint) -> tuple[int, int]:
     """(all parameters, the vision tower's) of ``ckpt``'s family class built on the ``meta`` device
     (shapes only; tied embeddings counted once)."""
     import torch
+
+    with torch.device("meta"):
+        model = _family_class(ckpt)(build_config(ckpt))
+    return (sum(p.numel() for p in model.parameters()), sum(p.numel() for p in model.model.visual.parameters()))
+
+
+def _family_class(ckpt: Checkpoint):
     import transformers
 
-    cls = getattr(transformers, FAMILIES[ckpt.family].model_class)
+    return getattr(transformers, FAMILIES[ckpt.family].model_class)
+
+
+def vision_tower(ckpt: Checkpoint, dtype: Any = None):
+    """``ckpt``'s vision tower (the class its family's model holds as ``model.visual``) at full size with
+    random weights (seeded by the caller's torch RNG), in eval mode on the CPU; ``dtype`` e.g.
+    ``torch.bfloat16`` (default float32). Only the tower is allocated: the language model is never built."""
+    import torch
+
+    config = build_config(ckpt)
     with torch.device("meta"):
-        model = cls(build_config(ckpt))
-    return (sum(p.numel() for p in model.parameters()), sum(p.numel() for p in model.model.visual.parameters()))
+        tower_cls = type(_family_class(ckpt)(config).model.visual)
+    tower = tower_cls._from_config(config.vision_config)
+    return (tower.to(dtype) if dtype is not None else tower).eval()
+
+
+def vision_inputs(ckpt: Checkpoint, image_size: int, dtype: Any = None):
+    """``(pixel_values, grid_thw)`` of one square ``image_size`` px image as the family's processor hands
+    them to the tower: (N, C * T * P * P) patch rows, N = (image_size // P)^2 with P the patch size, and
+    ``grid_thw`` = [[1, image_size // P, image_size // P]]. Random pixels: the cost does not depend on them.
+    ``image_size`` must be a multiple of P x the merge size (the families pin it so)."""
+    import torch
+
+    v = build_config(ckpt).vision_config
+    unit = v.patch_size * v.spatial_merge_size
+    if image_size % unit:
+        raise ValueError(f"image_size {image_size} is not a multiple of {unit} (patch {v.patch_size} x merge "
+                         f"{v.spatial_merge_size}) for {ckpt.name}")
+    g = image_size // v.patch_size
+    pixels = torch.randn(g * g, v.in_channels * v.temporal_patch_size * v.patch_size ** 2)
+    return (pixels.to(dtype) if dtype is not None else pixels), torch.tensor([[1, g, g]])
