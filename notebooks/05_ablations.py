@@ -17,7 +17,8 @@
 # # 05 — Ablations: Tables 4, 5, 6 and Fig. 4
 #
 # **Table 4**, the LVLM prompter: every prompter of `lvlm_prompters` that exists here is measured; the others
-# are listed with what they need. **Table 5**, SAM2 size: parameters, image-encoder milliseconds (one pass,
+# are listed with what they need, and catalogued architectures with their parameter counts and (with
+# `prompter_encoder_timings`) their vision tower's CPU time for one image, random weights. **Table 5**, SAM2 size: parameters, image-encoder milliseconds (one pass,
 # Fig. 4's image) and peak memory per size; the shipped mini sizes (`sam2:mini-t`, `sam2:mini-s`: sam2's own
 # classes at a mini size, trained on SynthEarth, docs/sam2.md) with their weights, the official sizes with
 # random weights (`sam2:<size>:random`: these are properties of the architecture); quality (gIoU, cIoU with
@@ -40,6 +41,7 @@ lvlm_prompters = {
     "tiny Qwen2.5-VL warm start": "tiny",
     "tiny Qwen2.5-VL + GRPO (think2seg)": "tiny-grpo",
 }
+prompter_encoder_timings = True  # catalogued rows without weights: time the full-size vision tower, random weights
 sam2_sizes = ["mini-t", "mini-s", "tiny", "small", "base+", "large"]
 hf_segmenters = {  # transformers' SAM models (docs/models.md); without weights: random-weight timings only
     "SAM2.1-S (transformers)": "hf-sam2:/models/sam2.1-hiera-small",
@@ -77,7 +79,7 @@ from think2seg.reports.results import save_table
 
 # %%
 t4 = ab.table4(lvlm_prompters, runs_dir, data=data, splits=splits, segmenter=segmenter, protocol=protocol,
-               question_kind=question_kind, limit=limit, published=published)
+               question_kind=question_kind, limit=limit, published=published, encoder_timings=prompter_encoder_timings)
 save_table(t4, "05_table4_lvlm_prompter", reports_dir)
 t4
 

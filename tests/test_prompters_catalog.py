@@ -47,3 +47,24 @@ def test_every_checkpoint_names_a_family_of_its_model_type():
     assert {s[0] for s in SIZES} == set(CHECKPOINTS)  # every catalogued size is checked above
     for c in CHECKPOINTS.values():
         assert c.model_type in FAMILIES[c.family].model_types, c.name
+
+
+def test_table4_times_the_vision_tower_of_a_catalogued_row_without_weights(synth_root, tmp_path):
+    import json
+
+    from think2seg.reports.ablations import table4
+
+    prompters = {"Qwen3.5-0.8B": "hf:/nonexistent/Qwen3.5-0.8B"}
+    t4 = table4(prompters, tmp_path, data=f"earthreason:{synth_root}", encoder_timings=True)
+    row = t4.loc["Qwen3.5-0.8B"]
+    assert row["status"].startswith("needs weights") and "timed with random weights (832 px" in row["status"]
+    assert row["image tokens"] == 676 and row["encoder s (random weights)"] > 0
+    assert row["encoder peak RSS (GiB)"] > 0.3  # the float32 tower alone is 0.4 GB
+    cache = tmp_path / "table4" / "encoders" / "Qwen3.5-0.8B.json"
+    assert json.loads(cache.read_text())["vision_params_M"] == pytest.approx(100.6)
+    # a second table reads the kept measurement instead of timing again
+    cache.write_text(json.dumps({**json.loads(cache.read_text()), "encode_s": 123.0}))
+    again = table4(prompters, tmp_path, data=f"earthreason:{synth_root}", encoder_timings=True)
+    assert again.loc["Qwen3.5-0.8B", "encoder s (random weights)"] == 123.0
+    plain = table4(prompters, tmp_path, data=f"earthreason:{synth_root}")
+    assert "encoder s (random weights)" not in plain.columns

@@ -71,7 +71,8 @@ def prompter_row(family: str, root: Path, size: int, tokens: int, repeats: int) 
 
     return {"model": family, "params": sum(t.numel() for t in model.parameters()),
             "vision params": sum(t.numel() for t in vision.parameters()) if vision is not None else 0,
-            "image px": p.image_size[0], "encode ms": 1000 * _median(encode, repeats),
+            "image px": p.image_size[0], "pixel_values": "x".join(str(d) for d in pixels["pixel_values"].shape),
+            "encode ms": 1000 * _median(encode, repeats),
             "generate s": _median(lambda: p.generate([sample]), repeats), "new tokens": tokens}
 
 
@@ -87,7 +88,7 @@ def segmenter_row(backend: str, root: Path, repeats: int) -> dict:
 
     encode_s = _median(encode, repeats)
     decode_s = _median(lambda: seg.predict(prompt), repeats)
-    return {"model": backend, "params": seg.num_parameters(), "image px": 256, "encode ms": 1000 * encode_s,
+    return {"model": backend, "params": seg.num_parameters, "image px": 256, "encode ms": 1000 * encode_s,
             "decode ms": 1000 * decode_s, "dtype": seg.dtype, "device": seg.device}
 
 
@@ -107,13 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
-        print("| prompter family | parameters | vision tower | image px | vision pass (ms) | "
-              f"generate {args.tokens} tokens (s) |\n|---|---|---|---|---|---|")
+        print("| prompter family | parameters | vision tower | image px | pixel_values | vision pass (ms) | "
+              f"generate {args.tokens} tokens (s) |\n|---|---|---|---|---|---|---|")
         for fam in FAMILIES:
             r = prompter_row(fam, root, args.size, args.tokens, args.repeats)
-            print(f"| {r['model']} | {r['params']:,} | {r['vision params']:,} | {r['image px']} | "
+            print(f"| {r['model']} | {r['params']:,} | {r['vision params']:,} | {r['image px']} | {r['pixel_values']} | "
                   f"{r['encode ms']:.1f} | {r['generate s']:.3f} |", flush=True)
-        print("\n| segmenter | parameters | image px | image encoding (ms) | box + 2 points decode (ms) | dtype, device |"
+        print("\n| segmenter | parameters | input image px | image encoding (ms) | box + 2 points decode (ms) | dtype, device |"
               "\n|---|---|---|---|---|---|")
         for b in TINY_SAM_BACKENDS:
             r = segmenter_row(b, root, args.repeats)

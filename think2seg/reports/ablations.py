@@ -73,15 +73,37 @@ def _split_metrics(runs: Mapping[str, Path], split: str, rows: dict[str, dict[st
             {f"{split} gIoU": 100 * m["gIoU"], f"{split} cIoU": 100 * m["cIoU"], f"{split} n": m["n"]})
 
 
+def encoder_probe(checkpoint: str, runs_dir: str | Path, threads: int | None = None) -> dict[str, Any]:
+    """``think2seg bench encoder`` on the catalogued ``checkpoint`` (full-size vision tower, random weights,
+    the family's image size) in a fresh process, so its peak RSS is its own; the JSON row is kept as
+    ``runs_dir/table4/encoders/<checkpoint>.json`` and read back instead of measured again."""
+    cache = Path(runs_dir) / "table4" / "encoders" / f"{checkpoint}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    args = [sys.executable, "-m", "think2seg.cli", "bench", "encoder", "--checkpoint", checkpoint, "--repeats", "1"]
+    args += ["--threads", str(threads)] if threads else []
+    res = subprocess.run(args, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"encoder probe of {checkpoint} failed: {res.stderr.strip().splitlines()[-1:]}")
+    row = json.loads(res.stdout.strip().splitlines()[-1])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(row))
+    return row
+
+
 def table4(
     prompters: Mapping[str, str | None],
     runs_dir: str | Path,
     spec: TableSpec | None = None,
+    *,
+    encoder_timings: bool = False,
     **options: Any,
 ):
     """The LVLM prompter: gIoU, cIoU per split for each prompter that exists; the others (spec None or
     weights not found) are listed with ``status`` saying what they need, and with their parameter counts
-    when the spec names a checkpoint of :data:`think2seg.prompters.catalog.CHECKPOINTS`."""
+    when the spec names a checkpoint of :data:`think2seg.prompters.catalog.CHECKPOINTS`; with
+    ``encoder_timings`` also its vision tower's CPU encode time and peak RSS for one image at the family's
+    size, random weights (:func:`encoder_probe`)."""
     s = TableSpec.of(spec, **options)
     data, splits, protocol, segmenter = s.data, s.splits, s.protocol, s.segmenter
     question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
@@ -96,6 +118,11 @@ def table4(
                 total, vision = count_parameters(ckpt)
                 rows[label].update({"params (M)": total / 1e6, "vision params (M)": vision / 1e6})
                 rows[label]["status"] += f"; parameters of {ckpt.name}'s architecture (meta device)"
+                if encoder_timings:
+                    enc = encoder_probe(ckpt.name, runs_dir)
+                    rows[label].update({"image tokens": enc["image_tokens"], "encoder s (random weights)": enc["encode_s"],
+                                        "encoder peak RSS (GiB)": enc["peak_rss_GiB"]})
+                    rows[label]["status"] += f"; vision tower timed with random weights ({enc['image_size']} px, CPU)"
     for split in splits:
         runs = evaluate_many(runnable, Path(runs_dir) / "table4" / split, data=data, split=split, segmenter=segmenter,
                              protocol=protocol, question_kind=question_kind, questions=questions, limit=limit)
