@@ -177,6 +177,9 @@ def _config_worker(rank: int, world: int, rdv: str, out: str) -> None:
         time.sleep(1.0)  # rank 1 comes last: it would overwrite rank 0's file
     wrote = save_resolved_config(Think2SegArgs(), Cfg())
     Path(out, f"rank{rank}.json").write_text(json.dumps(wrote is not None))
+    # no rank leaves before both are done: a rank 0 that exits while rank 1 is still connecting its gloo
+    # mesh makes rank 1's init fail with "Connection closed by peer" (seen once on a loaded machine)
+    td.barrier()
     td.destroy_process_group()
 
 
