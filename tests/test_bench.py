@@ -98,6 +98,15 @@ def test_bench_encoder_times_the_full_size_tower_of_a_catalogued_checkpoint(caps
     assert row["encode_s"] > 0 and row["peak_rss_GiB"] > 0
 
 
+def test_bench_encoder_builds_the_tower_in_the_asked_dtype():
+    import torch
+
+    from think2seg.prompters.catalog import CHECKPOINTS, vision_tower
+
+    tower = vision_tower(CHECKPOINTS["Qwen3.5-0.8B"], torch.bfloat16)
+    assert {p.dtype for p in tower.parameters()} == {torch.bfloat16}
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--checkpoint", "Qwen3.5-0.8B", "--image-size", "70"], "--image-size"),
     (["--checkpoint", "Qwen3.5-0.8B", "--repeats", "0"], "--repeats"),

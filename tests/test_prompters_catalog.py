@@ -57,10 +57,10 @@ def test_table4_times_the_vision_tower_of_a_catalogued_row_without_weights(synth
     prompters = {"Qwen3.5-0.8B": "hf:/nonexistent/Qwen3.5-0.8B"}
     t4 = table4(prompters, tmp_path, data=f"earthreason:{synth_root}", encoder_timings=True)
     row = t4.loc["Qwen3.5-0.8B"]
-    assert row["status"].startswith("needs weights") and "timed with random weights (832 px" in row["status"]
+    assert row["status"].startswith("needs weights") and "timed with random weights (832 px, bfloat16" in row["status"]
     assert row["image tokens"] == 676 and row["encoder s (random weights)"] > 0
-    assert row["encoder peak RSS (GiB)"] > 0.3  # the float32 tower alone is 0.4 GB
-    cache = tmp_path / "table4" / "encoders" / "Qwen3.5-0.8B.json"
+    assert row["encoder peak RSS (GiB)"] > 0.2  # the bfloat16 tower alone is 0.2 GB
+    cache = tmp_path / "table4" / "encoders" / "Qwen3.5-0.8B-bfloat16.json"
     assert json.loads(cache.read_text())["vision_params_M"] == pytest.approx(100.6)
     # a second table reads the kept measurement instead of timing again
     cache.write_text(json.dumps({**json.loads(cache.read_text()), "encode_s": 123.0}))

@@ -114,8 +114,8 @@ def vision_tower(ckpt: Checkpoint, dtype: Any = None):
     config = build_config(ckpt)
     with torch.device("meta"):
         tower_cls = type(_family_class(ckpt)(config).model.visual)
-    tower = tower_cls._from_config(config.vision_config)
-    return (tower.to(dtype) if dtype is not None else tower).eval()
+    tower = tower_cls._from_config(config.vision_config, **({"dtype": dtype} if dtype is not None else {}))
+    return tower.eval()
 
 
 def vision_inputs(ckpt: Checkpoint, image_size: int, dtype: Any = None):

@@ -73,14 +73,17 @@ def _split_metrics(runs: Mapping[str, Path], split: str, rows: dict[str, dict[st
             {f"{split} gIoU": 100 * m["gIoU"], f"{split} cIoU": 100 * m["cIoU"], f"{split} n": m["n"]})
 
 
-def encoder_probe(checkpoint: str, runs_dir: str | Path, threads: int | None = None) -> dict[str, Any]:
+def encoder_probe(checkpoint: str, runs_dir: str | Path, threads: int | None = None,
+                  dtype: str = "bfloat16") -> dict[str, Any]:
     """``think2seg bench encoder`` on the catalogued ``checkpoint`` (full-size vision tower, random weights,
-    the family's image size) in a fresh process, so its peak RSS is its own; the JSON row is kept as
-    ``runs_dir/table4/encoders/<checkpoint>.json`` and read back instead of measured again."""
-    cache = Path(runs_dir) / "table4" / "encoders" / f"{checkpoint}.json"
+    the family's image size, ``dtype`` as the paper's runs use it) in a fresh process, so its peak RSS is
+    its own; the JSON row is kept as ``runs_dir/table4/encoders/<checkpoint>-<dtype>.json`` and read back
+    instead of measured again."""
+    cache = Path(runs_dir) / "table4" / "encoders" / f"{checkpoint}-{dtype}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    args = [sys.executable, "-m", "think2seg.cli", "bench", "encoder", "--checkpoint", checkpoint, "--repeats", "1"]
+    args = [sys.executable, "-m", "think2seg.cli", "bench", "encoder", "--checkpoint", checkpoint, "--repeats", "1",
+            "--dtype", dtype]
     args += ["--threads", str(threads)] if threads else []
     res = subprocess.run(args, capture_output=True, text=True)
     if res.returncode != 0:
@@ -103,7 +106,7 @@ def table4(
     weights not found) are listed with ``status`` saying what they need, and with their parameter counts
     when the spec names a checkpoint of :data:`think2seg.prompters.catalog.CHECKPOINTS`; with
     ``encoder_timings`` also its vision tower's CPU encode time and peak RSS for one image at the family's
-    size, random weights (:func:`encoder_probe`)."""
+    size, random weights, bfloat16 (:func:`encoder_probe`)."""
     s = TableSpec.of(spec, **options)
     data, splits, protocol, segmenter = s.data, s.splits, s.protocol, s.segmenter
     question_kind, questions, limit, published = s.question_kind, s.questions, s.limit, s.published
@@ -122,7 +125,8 @@ def table4(
                     enc = encoder_probe(ckpt.name, runs_dir)
                     rows[label].update({"image tokens": enc["image_tokens"], "encoder s (random weights)": enc["encode_s"],
                                         "encoder peak RSS (GiB)": enc["peak_rss_GiB"]})
-                    rows[label]["status"] += f"; vision tower timed with random weights ({enc['image_size']} px, CPU)"
+                    rows[label]["status"] += (f"; vision tower timed with random weights ({enc['image_size']} px, "
+                                              f"{enc['dtype']}, CPU)")
     for split in splits:
         runs = evaluate_many(runnable, Path(runs_dir) / "table4" / split, data=data, split=split, segmenter=segmenter,
                              protocol=protocol, question_kind=question_kind, questions=questions, limit=limit)
