@@ -73,8 +73,7 @@ def _split_metrics(runs: Mapping[str, Path], split: str, rows: dict[str, dict[st
             {f"{split} gIoU": 100 * m["gIoU"], f"{split} cIoU": 100 * m["cIoU"], f"{split} n": m["n"]})
 
 
-def encoder_probe(checkpoint: str, runs_dir: str | Path, threads: int | None = None,
-                  dtype: str = "bfloat16") -> dict[str, Any]:
+def encoder_probe(checkpoint: str, runs_dir: str | Path, dtype: str = "bfloat16") -> dict[str, Any]:
     """``think2seg bench encoder`` on the catalogued ``checkpoint`` (full-size vision tower, random weights,
     the family's image size, ``dtype`` as the paper's runs use it) in a fresh process, so its peak RSS is
     its own; the JSON row is kept as ``runs_dir/table4/encoders/<checkpoint>-<dtype>.json`` and read back
@@ -84,11 +83,7 @@ def encoder_probe(checkpoint: str, runs_dir: str | Path, threads: int | None = N
         return json.loads(cache.read_text())
     args = [sys.executable, "-m", "think2seg.cli", "bench", "encoder", "--checkpoint", checkpoint, "--repeats", "1",
             "--dtype", dtype]
-    args += ["--threads", str(threads)] if threads else []
-    res = subprocess.run(args, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"encoder probe of {checkpoint} failed: {res.stderr.strip().splitlines()[-1:]}")
-    row = json.loads(res.stdout.strip().splitlines()[-1])
+    row = _json_subprocess(args, f"encoder probe of {checkpoint}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(row))
     return row
@@ -174,15 +169,21 @@ def probe_sam2(size: str, checkpoint: str = "random", image: str | Path | None =
     return {"size": size, "params_M": params, "encoder_ms": enc_ms, "rss_before_MiB": before, "peak_rss_MiB": peak}
 
 
+def _json_subprocess(args: list[str], what: str) -> dict[str, Any]:
+    """Run ``args`` in a fresh process (so its peak RSS is its own) and parse the JSON of its last stdout
+    line; a failure raises naming ``what`` with the last line of its stderr."""
+    res = subprocess.run(args, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{what} failed: {res.stderr.strip().splitlines()[-1:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def _probe_subprocess(size: str, checkpoint: str, image: Path, prompts: list, out: Path,
                       spec: str | None = None) -> dict[str, Any]:
     args = [sys.executable, "-m", "think2seg.reports.ablations", "probe", "--size", size, "--checkpoint", checkpoint,
             "--image", str(image), "--prompts", json.dumps(prompts), "--out", str(out)]
     args += ["--spec", spec] if spec else []
-    res = subprocess.run(args, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"SAM2 {size} probe failed: {res.stderr.strip().splitlines()[-1:]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return _json_subprocess(args, f"SAM2 {size} probe")
 
 
 def pick_image(data: str, split: str = "val", seed_limit: int = 40):

@@ -39,12 +39,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from think2seg.core.geometry import as_size, clip_box, resize_mask
+from think2seg.core.geometry import DEFAULT_MODEL_SIZE, as_size, clip_box, resize_mask
 from think2seg.core.mask_to_prompts import component_masks
 from think2seg.core.parsing import parse_completion
 from think2seg.core.records import read_records
@@ -120,13 +121,10 @@ class UnmarginedReplay:
         if rec is None:
             raise KeyError(f"{self.name} has no answer for {sample.id}")
         out = []
-        for inst in rec.get("instances") or []:
-            pos = tuple(tuple(int(v) for v in p) for p in inst.get("positive_points") or ())
-            neg = tuple(tuple(int(v) for v in p) for p in inst.get("negative_points") or ())
-            box = inst.get("bbox_2d")
-            box = unmargin_box(box, self.image_size) if box is not None else None
-            if box is not None or pos:
-                out.append(Instance(box=box, positive=pos, negative=neg))
+        for inst in map(Instance.from_json, rec.get("instances") or []):
+            box = unmargin_box(inst.box, self.image_size) if inst.box is not None else None
+            if box is not None or inst.positive:
+                out.append(replace(inst, box=box))
         return out
 
     def generate(self, samples: Sequence[Sample], n: int = 1, temperature: float = 0.0,
@@ -149,7 +147,7 @@ def sampled_support(prompter: Any, samples: Sequence[Sample], n: int = 8, batch:
                     seed: int = 0) -> dict[str, int]:
     """Answers sampled at temperature 1 (``n`` per sample), counted by instances (``"0"`` = ``[]``,
     ``"2+"``) and ``"error"`` (unparseable under the lenient policy, in the prompter's model space)."""
-    size = getattr(prompter, "image_size", 840)
+    size = getattr(prompter, "image_size", DEFAULT_MODEL_SIZE)
     c: Counter[str] = Counter()
     for i in range(0, len(samples), batch):
         for outs in prompter.generate(list(samples[i:i + batch]), n=n, temperature=1.0, seed=seed + i):
