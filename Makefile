@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.think2seg-setup
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup browser demo demo-train policies sam2-mini-t test lint reports clean-venv
+.PHONY: setup browser demo demo-train policies sam2-mini-t sam2-mini-s test lint reports clean-venv
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
@@ -42,6 +42,9 @@ policies: setup    ## rebuild the shipped GRPO policies think2seg/assets/tiny_gr
 sam2-mini-t: setup  ## rebuild the shipped SAM2 sam2:mini-t (~2 h on 2 cores): 50 min, then resumed to 7,000 steps (docs/sam2.md)
 	$(VENV)/bin/think2seg sam2-train --config configs/sam2_mini/mini-t.yaml --out runs/sam2-mini-t
 	$(VENV)/bin/think2seg sam2-train --config configs/sam2_mini/mini-t.yaml --out runs/sam2-mini-t --steps 7000 --max-minutes 118 --ship
+
+sam2-mini-s: setup  ## rebuild the shipped SAM2 sam2:mini-s (~1 h 50 min on 2 cores, docs/sam2.md)
+	$(VENV)/bin/think2seg sam2-train --config configs/sam2_mini/mini-s.yaml --out runs/sam2-mini-s --ship
 
 test: setup browser  ## the whole test suite (CPU, offline)
 	$(PY) -m pytest -q

@@ -51,21 +51,27 @@ def test_shipped_configs_build_through_sam2s_own_builder(size):
 def test_specs_name_the_shipped_sizes():
     assert str(parse_segmenter_spec("sam2:mini-t")) == "sam2:mini-t"
     assert str(parse_segmenter_spec("sam2:mini_s:random")) == "sam2:mini-s:random"
-    shipped = shipped_sam2_checkpoints()
-    assert set(shipped) == set(SHIPPED_SAM2)
-    if shipped["mini-s"] is None:  # not trained yet: the error says how to build it
-        with pytest.raises(CheckpointNotFoundError, match="sam2-train --config configs/sam2_mini/mini-s.yaml"):
-            resolve_sam2_checkpoint("mini-s")
+    assert set(shipped_sam2_checkpoints()) == set(SHIPPED_SAM2)
 
 
-def test_shipped_mini_t_loads_like_an_official_checkpoint():
-    path = shipped_sam2_checkpoints()["mini-t"]
-    assert path is not None, "think2seg/assets/sam2_mini/mini-t.pt is shipped"
+def test_a_missing_shipped_checkpoint_names_the_command_that_builds_it(tmp_path, monkeypatch):
+    import think2seg.segmenters.checkpoints as checkpoints
+
+    monkeypatch.setattr(checkpoints, "MINI_DIR", tmp_path)  # a checkout whose weights were not built
+    assert shipped_sam2_checkpoints() == {size: None for size in SHIPPED_SAM2}
+    with pytest.raises(CheckpointNotFoundError, match="sam2-train --config configs/sam2_mini/mini-s.yaml"):
+        resolve_sam2_checkpoint("mini-s")
+
+
+@pytest.mark.parametrize("size", list(SHIPPED_SAM2))
+def test_shipped_mini_checkpoints_load_like_official_ones(size):
+    path = shipped_sam2_checkpoints()[size]
+    assert path is not None, f"think2seg/assets/sam2_mini/{size}.pt is shipped"
     assert path.stat().st_size <= 20 * 2**20
     state = torch.load(path, map_location="cpu", weights_only=True)["model"]
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
-    seg = build_segmenter("sam2:mini-t", device="cpu")
-    assert seg.name == "sam2:mini-t" and not seg.random and seg.checkpoint == path
+    seg = build_segmenter(f"sam2:{size}", device="cpu")
+    assert seg.name == f"sam2:{size}" and not seg.random and seg.checkpoint == path
     model = seg.predictor.model
     assert model.state_dict().keys() == state.keys()
     assert all(torch.equal(model.state_dict()[k].half(), state[k]) for k in state if state[k].is_floating_point())

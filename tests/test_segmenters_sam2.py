@@ -22,6 +22,7 @@ from think2seg.segmenters import ENV_VAR, build_segmenter, image_key, released_s
 from think2seg.segmenters.base import instance_arrays
 from think2seg.segmenters.sam2 import RandomWeightsWarning, SAM2Segmenter
 from think2seg.segmenters.sam2_decoder import SAM2_SOURCE_DIGEST, CachedDecoder, source_digest
+from think2seg.segmenters.spec import SHIPPED_SAM2
 
 H, W = 256, 320
 
@@ -243,9 +244,10 @@ def test_cached_decoder_logits_equal_the_predictors_bit_for_bit(tiny, image, mon
         tiny.cache_size = 4
 
 
-def test_cached_decoder_is_bit_identical_with_the_shipped_mini_checkpoint(image, monkeypatch):
-    """The same identity with trained weights of another shape (mini-t: 256 px input, 64-wide decoder)."""
-    seg = build_segmenter("sam2:mini-t", device="cpu")
+@pytest.mark.parametrize("size", list(SHIPPED_SAM2))
+def test_cached_decoder_is_bit_identical_with_the_shipped_mini_checkpoint(size, image, monkeypatch):
+    """The same identity with trained weights of other shapes (256 px input; 64- and 96-wide decoders)."""
+    seg = build_segmenter(f"sam2:{size}", device="cpu")
     assert seg.decoder_path == "cached" and not seg.random
     spy_channels_last(monkeypatch)
     rng = np.random.default_rng(12)

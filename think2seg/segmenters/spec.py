@@ -6,7 +6,7 @@
     sam2:<size>                  checkpoint found in $THINK2SEG_SAM2_DIR or ./checkpoints (official names)
     sam2:<size>:random           RANDOM weights of the real model: tests and benchmarks only
     sam2:<size>:/path/to/file.pt a checkpoint file, or a folder holding the official file name
-    sam2:mini-t                  think2seg's own mini SAM2 (sam2's classes), trained on SynthEarth, shipped
+    sam2:mini-t, sam2:mini-s     think2seg's own mini SAM2s (sam2's classes), trained on SynthEarth, shipped
     hf-sam2[:DIR_OR_HUB_ID]      transformers' SAM2 port (Sam2Model), default facebook/sam2.1-hiera-small
     samhq[:DIR_OR_HUB_ID]        SAM-HQ (SamHQModel), default syscv-community/sam-hq-vit-base
     sam3[:DIR_OR_HUB_ID]         SAM3's tracker image path (Sam3TrackerModel), default facebook/sam3
